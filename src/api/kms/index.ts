@@ -1,0 +1,150 @@
+import { z } from 'zod';
+
+import type { JsonOperation, Services } from '../types.js';
+import { parseJsonInput } from '../validation.js';
+import { jsonError } from '../../domain/errors.js';
+import type { KmsKey } from '../../domain/keys.js';
+
+const keyId = z.string().min(1).max(2048);
+const limit = z.number().int().min(1).max(1000).optional();
+const marker = z.string().min(1).max(1024).optional();
+
+function keyMetadata(key: KmsKey): Record<string, unknown> {
+  return {
+    AWSAccountId: key.accountId,
+    KeyId: key.keyId,
+    Arn: key.arn,
+    CreationDate: key.creationDate / 1000,
+    Enabled: key.keyState === 'Enabled',
+    Description: key.description,
+    KeyUsage: key.keyUsage,
+    KeyState: key.keyState,
+    DeletionDate: key.deletionDate === null ? undefined : key.deletionDate / 1000,
+    Origin: 'AWS_KMS',
+    KeyManager: key.keyManager,
+    CustomerMasterKeySpec: key.keySpec,
+    KeySpec: key.keySpec,
+    EncryptionAlgorithms: ['SYMMETRIC_DEFAULT'],
+    MultiRegion: false,
+  };
+}
+
+function readMarker(services: Services, listing: string, value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return services.tokens.read(listing, value, 'Marker');
+  } catch {
+    throw jsonError('InvalidMarkerException', 'The Marker is not valid. Pass the NextMarker of the previous response.');
+  }
+}
+
+const createKey: JsonOperation = async (services, context, body) => {
+  const input = parseJsonInput(
+    z.object({
+      Description: z.string().max(8192).optional(),
+      KeyUsage: z.string().optional(),
+      KeySpec: z.string().optional(),
+      CustomerMasterKeySpec: z.string().optional(),
+      Tags: z.array(z.object({ TagKey: z.string(), TagValue: z.string() })).optional(),
+    }).passthrough(),
+    body,
+  );
+  const key = await services.keys.createKey(context, {
+    description: input.Description,
+    keyUsage: input.KeyUsage,
+    keySpec: input.KeySpec ?? input.CustomerMasterKeySpec,
+    tags: input.Tags,
+  });
+  return { KeyMetadata: keyMetadata(key) };
+};
+
+const describeKey: JsonOperation = async (services, context, body) => {
+  const input = parseJsonInput(z.object({ KeyId: keyId }).passthrough(), body);
+  return { KeyMetadata: keyMetadata(await services.keys.findKey(context, input.KeyId)) };
+};
+
+const listKeys: JsonOperation = async (services, context, body) => {
+  const input = parseJsonInput(z.object({ Limit: limit, Marker: marker }), body);
+  const listing = `kms-keys:${context.accountId}:${context.region}`;
+  const pageSize = input.Limit ?? 100;
+  const keys = await services.keys.listKeys(context, pageSize + 1, readMarker(services, listing, input.Marker));
+  const page = keys.slice(0, pageSize);
+  const truncated = keys.length > pageSize;
+  return {
+    Keys: page.map((key) => ({ KeyId: key.keyId, KeyArn: key.arn })),
+    Truncated: truncated,
+    NextMarker: truncated ? services.tokens.issue(listing, page[page.length - 1]!.keyId) : undefined,
+  };
+};
+
+const createAlias: JsonOperation = async (services, context, body) => {
+  const input = parseJsonInput(z.object({ AliasName: z.string().min(1).max(256), TargetKeyId: keyId }), body);
+  await services.keys.createAlias(context, input.AliasName, input.TargetKeyId);
+  return {};
+};
+
+const listAliases: JsonOperation = async (services, context, body) => {
+  const input = parseJsonInput(z.object({ KeyId: keyId.optional(), Limit: limit, Marker: marker }), body);
+  const listing = `kms-aliases:${context.accountId}:${context.region}:${input.KeyId ?? ''}`;
+  const pageSize = input.Limit ?? 100;
+  const aliases = await services.keys.listAliases(
+    context,
+    pageSize + 1,
+    readMarker(services, listing, input.Marker),
+    input.KeyId,
+  );
+  const page = aliases.slice(0, pageSize);
+  const truncated = aliases.length > pageSize;
+  return {
+    Aliases: page.map((alias) => ({
+      AliasName: alias.aliasName,
+      AliasArn: alias.aliasArn,
+      TargetKeyId: alias.targetKeyId,
+      CreationDate: alias.creationDate / 1000,
+    })),
+    Truncated: truncated,
+    NextMarker: truncated ? services.tokens.issue(listing, page[page.length - 1]!.aliasName) : undefined,
+  };
+};
+
+const enableKey: JsonOperation = async (services, context, body) => {
+  const input = parseJsonInput(z.object({ KeyId: keyId }), body);
+  await services.keys.enableKey(context, input.KeyId);
+  return {};
+};
+
+const disableKey: JsonOperation = async (services, context, body) => {
+  const input = parseJsonInput(z.object({ KeyId: keyId }), body);
+  await services.keys.disableKey(context, input.KeyId);
+  return {};
+};
+
+const scheduleKeyDeletion: JsonOperation = async (services, context, body) => {
+  const input = parseJsonInput(z.object({ KeyId: keyId, PendingWindowInDays: z.number().optional() }), body);
+  const key = await services.keys.scheduleKeyDeletion(context, input.KeyId, input.PendingWindowInDays ?? 30);
+  return {
+    KeyId: key.arn,
+    DeletionDate: key.deletionDate! / 1000,
+    KeyState: key.keyState,
+    PendingWindowInDays: input.PendingWindowInDays ?? 30,
+  };
+};
+
+const cancelKeyDeletion: JsonOperation = async (services, context, body) => {
+  const input = parseJsonInput(z.object({ KeyId: keyId }), body);
+  const key = await services.keys.cancelKeyDeletion(context, input.KeyId);
+  return { KeyId: key.arn };
+};
+
+/** Every KMS operation this service answers, by its X-Amz-Target name. */
+export const kmsOperations: Record<string, JsonOperation> = {
+  CreateKey: createKey,
+  DescribeKey: describeKey,
+  ListKeys: listKeys,
+  CreateAlias: createAlias,
+  ListAliases: listAliases,
+  EnableKey: enableKey,
+  DisableKey: disableKey,
+  ScheduleKeyDeletion: scheduleKeyDeletion,
+  CancelKeyDeletion: cancelKeyDeletion,
+};

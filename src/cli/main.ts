@@ -1,0 +1,97 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+
+import { loadConfig } from '../config/config.js';
+import { startServer, type RunningServer } from '../server.js';
+
+const HELP = `scram-secrets: the Amazon MSK Scram Secrets API for any Apache Kafka cluster
+
+Usage:
+  scram-secrets serve        start the service (configuration from the environment)
+  scram-secrets --help       show this help
+  scram-secrets --version    show the version
+
+Environment:
+  SCRAM_SECRETS_HOST                       address to listen on (127.0.0.1)
+  SCRAM_SECRETS_PORT                       port to listen on (4566)
+  SCRAM_SECRETS_DATA_DIR                   where the SQLite file and keys live (./data)
+  SCRAM_SECRETS_CREDENTIALS                ACCESS_KEY_ID:SECRET_ACCESS_KEY:ACCOUNT_ID,...
+  SCRAM_SECRETS_MASTER_KEY_FILE            the master key file (<data dir>/master.key)
+  SCRAM_SECRETS_CORS_ORIGINS               allowed browser origins, comma-separated (*)
+  SCRAM_SECRETS_LOG_LEVEL                  fatal|error|warn|info|debug|trace|silent (info)
+  SCRAM_SECRETS_CLUSTER_TRANSITION_SECONDS how long CREATING/UPDATING lasts (0)
+  SCRAM_SECRETS_CONFIG                     a JSON file with the same settings
+`;
+
+function version(): string {
+  const packageJson = new URL('../../../package.json', import.meta.url);
+  return (JSON.parse(readFileSync(packageJson, 'utf8')) as { version: string }).version;
+}
+
+async function serve(): Promise<void> {
+  const config = loadConfig();
+  const server = await startServer(config);
+  printClientSetup(server);
+  let stopping = false;
+  const stop = async (): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    server.logger.info({ event: 'server.stopping' }, 'stopping');
+    await server.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop());
+  process.on('SIGINT', () => void stop());
+}
+
+/** Tells a user of the generated key pair how to point the AWS CLI here. */
+function printClientSetup(server: RunningServer): void {
+  if (!server.credentials.storedIn) return;
+  const [credential] = server.credentials.byAccessKeyId.values();
+  if (!credential) return;
+  process.stdout.write(
+    [
+      '',
+      `Credentials are in ${server.credentials.storedIn}. To point the AWS CLI here, run:`,
+      `  export AWS_ACCESS_KEY_ID=${credential.accessKeyId}`,
+      `  export AWS_SECRET_ACCESS_KEY=${credential.secretAccessKey}`,
+      '  export AWS_DEFAULT_REGION=us-east-1',
+      `  export AWS_ENDPOINT_URL=${server.url}`,
+      '',
+    ].join('\n') + '\n',
+  );
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: { help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' } },
+    allowPositionals: true,
+  });
+  if (values.version) {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  const [command] = positionals;
+  if (values.help || command === undefined || command === 'help') {
+    process.stdout.write(HELP);
+    return command === undefined && !values.help ? 1 : 0;
+  }
+  if (command === 'serve') {
+    await serve();
+    return -1;
+  }
+  process.stderr.write(`Unknown command: ${command}\n\n${HELP}`);
+  return 1;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`scram-secrets: ${(error as Error).message}\n`);
+    process.exitCode = 1;
+  },
+);

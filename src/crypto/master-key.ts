@@ -1,0 +1,23 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+import { KEY_BYTES, newKey } from './envelope.js';
+
+/**
+ * The installation's master key wraps every KMS key's material. It lives in its own file,
+ * never in the database, so that the database file alone reveals no secret value. Replicas
+ * that share a database must share this file too.
+ */
+export function loadOrCreateMasterKey(file: string): Buffer {
+  if (existsSync(file)) {
+    const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64');
+    if (key.length !== KEY_BYTES) {
+      throw new Error(`The master key in ${file} is not ${KEY_BYTES} bytes of base64`);
+    }
+    return key;
+  }
+  mkdirSync(dirname(file), { recursive: true });
+  const key = newKey();
+  writeFileSync(file, `${key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+  return key;
+}

@@ -1,0 +1,250 @@
+import { randomBytes } from 'node:crypto';
+
+import { sql } from 'kysely';
+
+import { clusterArn, clusterOperationArn, isClusterArn, type Scope } from './arn.js';
+import { badRequest, conflict, notFound } from './errors.js';
+import type { ClusterTable } from '../store/schema.js';
+import type { Executor, Store } from '../store/store.js';
+
+export type ClusterState = 'ACTIVE' | 'CREATING' | 'UPDATING' | 'DELETING' | 'FAILED';
+
+/** The parts of a provisioned cluster's definition that MSK echoes back as given. */
+export interface ClusterDefinition {
+  kafkaVersion: string;
+  numberOfBrokerNodes: number;
+  brokerNodeGroupInfo: Record<string, unknown>;
+  clientAuthentication?: ClientAuthentication;
+  encryptionInfo?: Record<string, unknown>;
+  enhancedMonitoring?: string;
+  openMonitoring?: Record<string, unknown>;
+  loggingInfo?: Record<string, unknown>;
+  configurationInfo?: Record<string, unknown>;
+  storageMode?: string;
+}
+
+export interface ClientAuthentication {
+  sasl?: { scram?: { enabled?: boolean }; iam?: { enabled?: boolean } };
+  tls?: Record<string, unknown>;
+  unauthenticated?: { enabled?: boolean };
+}
+
+export interface Cluster {
+  arn: string;
+  name: string;
+  accountId: string;
+  region: string;
+  state: ClusterState;
+  currentVersion: string;
+  creationTime: number;
+  scramEnabled: boolean;
+  definition: ClusterDefinition;
+  tags: Record<string, string>;
+}
+
+/**
+ * Clusters: enough of MSK's control plane for real tools to create and find the clusters
+ * whose SCRAM secrets this service manages. A change of state (creating, updating) lasts the
+ * configured transition time, then the cluster is ACTIVE again.
+ */
+export class ClusterService {
+  constructor(
+    private readonly store: Store,
+    private readonly transitionMs: number,
+  ) {}
+
+  async createCluster(
+    scope: Scope,
+    name: string,
+    definition: ClusterDefinition,
+    tags: Record<string, string>,
+  ): Promise<Cluster> {
+    if (!/^[0-9A-Za-z][0-9A-Za-z-]{0,63}$/.test(name)) {
+      throw badRequest(
+        'clusterName must be 1 to 64 letters, digits and dashes, starting with a letter or digit.',
+        'clusterName',
+      );
+    }
+    return this.store.transaction(async (trx) => {
+      const taken = await trx
+        .selectFrom('clusters')
+        .select('arn')
+        .where('account_id', '=', scope.accountId)
+        .where('region', '=', scope.region)
+        .where('name', '=', name)
+        .executeTakeFirst();
+      if (taken) throw conflict(`A cluster named ${name} already exists: ${taken.arn}.`, 'clusterName');
+      const now = Date.now();
+      const row: ClusterTable = {
+        arn: clusterArn(scope, name),
+        account_id: scope.accountId,
+        region: scope.region,
+        name,
+        cluster_type: 'PROVISIONED',
+        state: 'CREATING',
+        current_version: newClusterVersion(),
+        creation_time: now,
+        transition_ends_at: now + this.transitionMs,
+        scram_enabled: definition.clientAuthentication?.sasl?.scram?.enabled ? 1 : 0,
+        definition: JSON.stringify(definition),
+        tags: JSON.stringify(tags),
+        lock_counter: 0,
+      };
+      await trx.insertInto('clusters').values(row).execute();
+      return toCluster(row);
+    });
+  }
+
+  /**
+   * The cluster an ARN names: a malformed ARN is 400 on `clusterArn`; a cluster that does not
+   * exist, or exists in another account or region, is 404.
+   */
+  async findCluster(scope: Scope, arn: string, db: Executor = this.store.db): Promise<Cluster> {
+    if (!isClusterArn(arn)) {
+      throw badRequest(
+        `${arn} is not a valid cluster ARN. Use the clusterArn that CreateCluster or ` +
+          'ListClusters returned.',
+        'clusterArn',
+      );
+    }
+    const row = await db
+      .selectFrom('clusters')
+      .selectAll()
+      .where('arn', '=', arn)
+      .where('account_id', '=', scope.accountId)
+      .where('region', '=', scope.region)
+      .executeTakeFirst();
+    if (!row) throw notFound(`The cluster ${arn} does not exist.`, 'clusterArn');
+    return toCluster(row);
+  }
+
+  /**
+   * Locks the cluster for the rest of the transaction: a write to its row, which SQLite and
+   * PostgreSQL both serialize, so that concurrent changes to its associations queue up.
+   */
+  async lockCluster(trx: Executor, arn: string): Promise<void> {
+    await trx
+      .updateTable('clusters')
+      .set((eb) => ({ lock_counter: eb('lock_counter', '+', 1) }))
+      .where('arn', '=', arn)
+      .execute();
+  }
+
+  async listClusters(
+    scope: Scope,
+    input: { nameFilter?: string; afterArn?: string; limit: number },
+  ): Promise<Cluster[]> {
+    let query = this.store.db
+      .selectFrom('clusters')
+      .selectAll()
+      .where('account_id', '=', scope.accountId)
+      .where('region', '=', scope.region)
+      .orderBy('arn')
+      .limit(input.limit);
+    if (input.afterArn) query = query.where('arn', '>', input.afterArn);
+    if (input.nameFilter) {
+      query = query.where(sql<string>`substr(name, 1, ${input.nameFilter.length})`, '=', input.nameFilter);
+    }
+    return (await query.execute()).map(toCluster);
+  }
+
+  async deleteCluster(scope: Scope, arn: string, currentVersion?: string): Promise<Cluster> {
+    return this.store.transaction(async (trx) => {
+      const cluster = await this.findCluster(scope, arn, trx);
+      if (currentVersion !== undefined && currentVersion !== cluster.currentVersion) {
+        throw badRequest(versionMismatch(cluster), 'currentVersion');
+      }
+      await trx.deleteFrom('scram_associations').where('cluster_arn', '=', arn).execute();
+      await trx.deleteFrom('clusters').where('arn', '=', arn).execute();
+      return cluster;
+    });
+  }
+
+  async updateSecurity(
+    scope: Scope,
+    arn: string,
+    input: {
+      currentVersion: string;
+      clientAuthentication?: ClientAuthentication;
+      encryptionInfo?: Record<string, unknown>;
+    },
+  ): Promise<{ cluster: Cluster; operationArn: string }> {
+    return this.store.transaction(async (trx) => {
+      const cluster = await this.findCluster(scope, arn, trx);
+      if (input.currentVersion !== cluster.currentVersion) {
+        throw badRequest(versionMismatch(cluster), 'currentVersion');
+      }
+      if (cluster.state !== 'ACTIVE') {
+        throw badRequest(
+          `The cluster is ${cluster.state}; its security settings can change only while it is ACTIVE.`,
+          'clusterArn',
+        );
+      }
+      const definition: ClusterDefinition = { ...cluster.definition };
+      if (input.clientAuthentication) definition.clientAuthentication = input.clientAuthentication;
+      if (input.encryptionInfo) definition.encryptionInfo = input.encryptionInfo;
+      const scramEnabled = input.clientAuthentication
+        ? Boolean(input.clientAuthentication.sasl?.scram?.enabled)
+        : cluster.scramEnabled;
+      await trx
+        .updateTable('clusters')
+        .set({
+          definition: JSON.stringify(definition),
+          scram_enabled: scramEnabled ? 1 : 0,
+          current_version: newClusterVersion(),
+          state: 'UPDATING',
+          transition_ends_at: Date.now() + this.transitionMs,
+        })
+        .where('arn', '=', arn)
+        .execute();
+      return {
+        cluster: await this.findCluster(scope, arn, trx),
+        operationArn: clusterOperationArn(scope, cluster.name),
+      };
+    });
+  }
+
+  async updateTags(scope: Scope, arn: string, change: (tags: Record<string, string>) => Record<string, string>): Promise<void> {
+    await this.store.transaction(async (trx) => {
+      const cluster = await this.findCluster(scope, arn, trx);
+      await trx
+        .updateTable('clusters')
+        .set({ tags: JSON.stringify(change(cluster.tags)) })
+        .where('arn', '=', arn)
+        .execute();
+    });
+  }
+}
+
+/** MSK's cluster versions are short opaque strings that change on every update. */
+function newClusterVersion(): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+  return Array.from(randomBytes(14), (byte) => alphabet[byte % alphabet.length]).join('');
+}
+
+function versionMismatch(cluster: Cluster): string {
+  return (
+    `The currentVersion does not match the cluster's current version. Call DescribeCluster ` +
+    `for the current version of ${cluster.arn}, then retry.`
+  );
+}
+
+function toCluster(row: ClusterTable): Cluster {
+  const transitionOver = row.transition_ends_at === null || Number(row.transition_ends_at) <= Date.now();
+  const state = (row.state === 'CREATING' || row.state === 'UPDATING') && transitionOver
+    ? 'ACTIVE'
+    : (row.state as ClusterState);
+  return {
+    arn: row.arn,
+    name: row.name,
+    accountId: row.account_id,
+    region: row.region,
+    state,
+    currentVersion: row.current_version,
+    creationTime: Number(row.creation_time),
+    scramEnabled: row.scram_enabled === 1,
+    definition: JSON.parse(row.definition) as ClusterDefinition,
+    tags: JSON.parse(row.tags) as Record<string, string>,
+  };
+}
+

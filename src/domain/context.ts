@@ -1,0 +1,8 @@
+import type { Scope } from './arn.js';
+
+/** Who is calling, and where: the account comes from the access key, the region from the
+ * signature's credential scope. */
+export interface RequestContext extends Scope {
+  accessKeyId: string;
+  requestId: string;
+}

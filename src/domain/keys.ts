@@ -1,0 +1,298 @@
+import { randomUUID } from 'node:crypto';
+
+import { kmsAliasArn, kmsKeyArn, parseArn, type Scope } from './arn.js';
+import { jsonError } from './errors.js';
+import { newKey, open, seal } from '../crypto/envelope.js';
+import type { KmsKeyTable } from '../store/schema.js';
+import type { Executor, Store } from '../store/store.js';
+
+export type KeyState = 'Enabled' | 'Disabled' | 'PendingDeletion';
+export type KeyManager = 'CUSTOMER' | 'AWS';
+
+/** The alias of the AWS-managed key Secrets Manager uses when a secret names no key. */
+export const SECRETS_MANAGER_DEFAULT_ALIAS = 'alias/aws/secretsmanager';
+
+export interface KmsKey {
+  keyId: string;
+  arn: string;
+  accountId: string;
+  region: string;
+  description: string;
+  keyState: KeyState;
+  keyManager: KeyManager;
+  keyUsage: string;
+  keySpec: string;
+  creationDate: number;
+  deletionDate: number | null;
+}
+
+export interface KeyAlias {
+  aliasName: string;
+  aliasArn: string;
+  targetKeyId: string;
+  creationDate: number;
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * The built-in KMS: symmetric keys whose material is wrapped by the master key, aliases, and
+ * the key-state rules that decide whether a secret encrypted under a key can be read.
+ */
+export class KeyService {
+  constructor(
+    private readonly store: Store,
+    private readonly masterKey: Buffer,
+  ) {}
+
+  async createKey(
+    scope: Scope,
+    input: { description?: string; keyUsage?: string; keySpec?: string; tags?: unknown },
+    keyManager: KeyManager = 'CUSTOMER',
+    db: Executor = this.store.db,
+  ): Promise<KmsKey> {
+    const keyUsage = input.keyUsage ?? 'ENCRYPT_DECRYPT';
+    const keySpec = input.keySpec ?? 'SYMMETRIC_DEFAULT';
+    if (keyUsage !== 'ENCRYPT_DECRYPT' || keySpec !== 'SYMMETRIC_DEFAULT') {
+      throw jsonError(
+        'UnsupportedOperationException',
+        'Only symmetric encryption keys (KeyUsage ENCRYPT_DECRYPT, KeySpec SYMMETRIC_DEFAULT) ' +
+          'are supported by this service.',
+      );
+    }
+    const keyId = randomUUID();
+    const arn = kmsKeyArn(scope, keyId);
+    const row: KmsKeyTable = {
+      key_id: keyId,
+      arn,
+      account_id: scope.accountId,
+      region: scope.region,
+      description: input.description ?? '',
+      key_state: 'Enabled',
+      key_manager: keyManager,
+      key_usage: keyUsage,
+      key_spec: keySpec,
+      creation_date: Date.now(),
+      deletion_date: null,
+      wrapped_material: seal(this.masterKey, newKey(), arn),
+      tags: JSON.stringify(input.tags ?? []),
+    };
+    await db.insertInto('kms_keys').values(row).execute();
+    return toKey(row);
+  }
+
+  /**
+   * Finds a key of this scope by key id, key ARN, alias name or alias ARN; a key of another
+   * account or region is as absent as one that never existed.
+   */
+  async findKey(scope: Scope, keyReference: string, db: Executor = this.store.db): Promise<KmsKey> {
+    const keyId = await this.resolveKeyId(scope, keyReference, db);
+    const row = keyId
+      ? await db
+          .selectFrom('kms_keys')
+          .selectAll()
+          .where('key_id', '=', keyId)
+          .where('account_id', '=', scope.accountId)
+          .where('region', '=', scope.region)
+          .executeTakeFirst()
+      : undefined;
+    if (!row) {
+      throw jsonError('NotFoundException', `Key '${keyReference}' does not exist`);
+    }
+    return toKey(row);
+  }
+
+  async listKeys(scope: Scope, limit: number, afterKeyId?: string): Promise<KmsKey[]> {
+    let query = this.store.db
+      .selectFrom('kms_keys')
+      .selectAll()
+      .where('account_id', '=', scope.accountId)
+      .where('region', '=', scope.region)
+      .orderBy('key_id')
+      .limit(limit);
+    if (afterKeyId) query = query.where('key_id', '>', afterKeyId);
+    return (await query.execute()).map(toKey);
+  }
+
+  async createAlias(scope: Scope, aliasName: string, targetKeyReference: string): Promise<void> {
+    if (!/^alias\/[a-zA-Z0-9/_-]{1,250}$/.test(aliasName)) {
+      throw jsonError(
+        'ValidationException',
+        `Alias name '${aliasName}' is not valid: it must begin with 'alias/' followed by ` +
+          'letters, digits, slashes, underscores or dashes.',
+      );
+    }
+    if (aliasName.startsWith('alias/aws/')) {
+      throw jsonError(
+        'NotAuthorizedException',
+        `Alias names that begin with 'alias/aws/' are reserved for AWS managed keys.`,
+      );
+    }
+    const key = await this.findKey(scope, targetKeyReference);
+    if (key.keyManager === 'AWS') {
+      throw jsonError('NotAuthorizedException', 'An alias cannot point to an AWS managed key.');
+    }
+    await this.insertAlias(scope, aliasName, key.keyId, this.store.db);
+  }
+
+  async listAliases(scope: Scope, limit: number, afterAlias?: string, keyId?: string): Promise<KeyAlias[]> {
+    let query = this.store.db
+      .selectFrom('kms_aliases')
+      .selectAll()
+      .where('account_id', '=', scope.accountId)
+      .where('region', '=', scope.region)
+      .orderBy('alias_name')
+      .limit(limit);
+    if (afterAlias) query = query.where('alias_name', '>', afterAlias);
+    if (keyId) query = query.where('target_key_id', '=', (await this.findKey(scope, keyId)).keyId);
+    const rows = await query.execute();
+    return rows.map((row) => ({
+      aliasName: row.alias_name,
+      aliasArn: row.alias_arn,
+      targetKeyId: row.target_key_id,
+      creationDate: Number(row.creation_date),
+    }));
+  }
+
+  async enableKey(scope: Scope, keyReference: string): Promise<void> {
+    const key = await this.customerKey(scope, keyReference);
+    this.refuseIfPendingDeletion(key);
+    await this.setState(key, 'Enabled', null);
+  }
+
+  async disableKey(scope: Scope, keyReference: string): Promise<void> {
+    const key = await this.customerKey(scope, keyReference);
+    this.refuseIfPendingDeletion(key);
+    await this.setState(key, 'Disabled', null);
+  }
+
+  async scheduleKeyDeletion(scope: Scope, keyReference: string, pendingWindowInDays: number): Promise<KmsKey> {
+    if (!Number.isInteger(pendingWindowInDays) || pendingWindowInDays < 7 || pendingWindowInDays > 30) {
+      throw jsonError('ValidationException', 'PendingWindowInDays must be a whole number from 7 to 30.');
+    }
+    const key = await this.customerKey(scope, keyReference);
+    this.refuseIfPendingDeletion(key);
+    const deletionDate = Date.now() + pendingWindowInDays * DAY_MS;
+    await this.setState(key, 'PendingDeletion', deletionDate);
+    return { ...key, keyState: 'PendingDeletion', deletionDate };
+  }
+
+  async cancelKeyDeletion(scope: Scope, keyReference: string): Promise<KmsKey> {
+    const key = await this.customerKey(scope, keyReference);
+    if (key.keyState !== 'PendingDeletion') {
+      throw jsonError('KMSInvalidStateException', `${key.arn} is not pending deletion.`);
+    }
+    await this.setState(key, 'Disabled', null);
+    return { ...key, keyState: 'Disabled', deletionDate: null };
+  }
+
+  /**
+   * The AWS-managed key Secrets Manager encrypts with when a secret names none, created on
+   * first use in each account and region, as AWS does.
+   */
+  async defaultSecretsManagerKey(scope: Scope, db: Executor = this.store.db): Promise<KmsKey> {
+    const existing = await this.resolveKeyId(scope, SECRETS_MANAGER_DEFAULT_ALIAS, db);
+    if (existing) return this.findKey(scope, existing, db);
+    const key = await this.createKey(
+      scope,
+      { description: 'Default key that protects my Secrets Manager data when no other key is defined' },
+      'AWS',
+      db,
+    );
+    await this.insertAlias(scope, SECRETS_MANAGER_DEFAULT_ALIAS, key.keyId, db);
+    return key;
+  }
+
+  /** The key's material, for envelope encryption; only usable while the key is enabled. */
+  async material(key: KmsKey, db: Executor = this.store.db): Promise<Buffer> {
+    const row = await db
+      .selectFrom('kms_keys')
+      .select('wrapped_material')
+      .where('key_id', '=', key.keyId)
+      .executeTakeFirstOrThrow();
+    return open(this.masterKey, Buffer.from(row.wrapped_material), key.arn);
+  }
+
+  private async resolveKeyId(scope: Scope, reference: string, db: Executor): Promise<string | undefined> {
+    const arn = parseArn(reference);
+    let local = reference;
+    if (arn) {
+      if (arn.service !== 'kms' || arn.accountId !== scope.accountId || arn.region !== scope.region) {
+        return undefined;
+      }
+      local = arn.resource;
+    }
+    if (local.startsWith('key/')) return local.slice('key/'.length);
+    if (!local.startsWith('alias/')) return local;
+    const alias = await db
+      .selectFrom('kms_aliases')
+      .select('target_key_id')
+      .where('account_id', '=', scope.accountId)
+      .where('region', '=', scope.region)
+      .where('alias_name', '=', local)
+      .executeTakeFirst();
+    return alias?.target_key_id;
+  }
+
+  private async insertAlias(scope: Scope, aliasName: string, keyId: string, db: Executor): Promise<void> {
+    const taken = await db
+      .selectFrom('kms_aliases')
+      .select('alias_name')
+      .where('account_id', '=', scope.accountId)
+      .where('region', '=', scope.region)
+      .where('alias_name', '=', aliasName)
+      .executeTakeFirst();
+    if (taken) {
+      throw jsonError('AlreadyExistsException', `An alias with the name ${kmsAliasArn(scope, aliasName)} already exists`);
+    }
+    await db
+      .insertInto('kms_aliases')
+      .values({
+        account_id: scope.accountId,
+        region: scope.region,
+        alias_name: aliasName,
+        alias_arn: kmsAliasArn(scope, aliasName),
+        target_key_id: keyId,
+        creation_date: Date.now(),
+      })
+      .execute();
+  }
+
+  private async customerKey(scope: Scope, keyReference: string): Promise<KmsKey> {
+    const key = await this.findKey(scope, keyReference);
+    if (key.keyManager === 'AWS') {
+      throw jsonError('UnsupportedOperationException', `${key.arn} is an AWS managed key and cannot be changed.`);
+    }
+    return key;
+  }
+
+  private refuseIfPendingDeletion(key: KmsKey): void {
+    if (key.keyState === 'PendingDeletion') {
+      throw jsonError('KMSInvalidStateException', `${key.arn} is pending deletion.`);
+    }
+  }
+
+  private async setState(key: KmsKey, state: KeyState, deletionDate: number | null): Promise<void> {
+    await this.store.db
+      .updateTable('kms_keys')
+      .set({ key_state: state, deletion_date: deletionDate })
+      .where('key_id', '=', key.keyId)
+      .execute();
+  }
+}
+
+function toKey(row: KmsKeyTable): KmsKey {
+  return {
+    keyId: row.key_id,
+    arn: row.arn,
+    accountId: row.account_id,
+    region: row.region,
+    description: row.description,
+    keyState: row.key_state as KeyState,
+    keyManager: row.key_manager as KeyManager,
+    keyUsage: row.key_usage,
+    keySpec: row.key_spec,
+    creationDate: Number(row.creation_date),
+    deletionDate: row.deletion_date === null ? null : Number(row.deletion_date),
+  };
+}

@@ -1,0 +1,514 @@
+import { randomUUID } from 'node:crypto';
+
+import { parseArn, secretArn, type Scope } from './arn.js';
+import { jsonError } from './errors.js';
+import type { KeyService, KmsKey } from './keys.js';
+import { newKey, open, seal } from '../crypto/envelope.js';
+import type { SecretTable, SecretVersionTable } from '../store/schema.js';
+import type { Executor, Store } from '../store/store.js';
+
+export const AWSCURRENT = 'AWSCURRENT';
+export const AWSPREVIOUS = 'AWSPREVIOUS';
+const DAY_MS = 24 * 60 * 60 * 1000;
+const NAME_PATTERN = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
+
+export interface Tag {
+  Key: string;
+  Value: string;
+}
+
+export interface Secret {
+  arn: string;
+  name: string;
+  accountId: string;
+  region: string;
+  description: string | null;
+  kmsKeyId: string | null;
+  createdDate: number;
+  lastChangedDate: number;
+  lastAccessedDate: number | null;
+  deletedDate: number | null;
+  resourcePolicy: string | null;
+  tags: Tag[];
+}
+
+export interface SecretVersion {
+  versionId: string;
+  createdDate: number;
+  stages: string[];
+  keyId: string;
+}
+
+export type SecretValue = { kind: 'string'; value: string } | { kind: 'binary'; value: Buffer };
+
+export interface SecretListFilter {
+  key: string;
+  values: string[];
+}
+
+/**
+ * The built-in Secrets Manager: secrets, their versions and staging labels, values encrypted
+ * under the KMS key each secret names (a fresh data key per version, wrapped by the key's
+ * material), scheduled deletion and restore, resource policies and tags.
+ */
+export class SecretService {
+  constructor(
+    private readonly store: Store,
+    private readonly keys: KeyService,
+  ) {}
+
+  async createSecret(
+    scope: Scope,
+    input: {
+      name: string;
+      description?: string;
+      kmsKeyId?: string;
+      value?: SecretValue;
+      clientRequestToken?: string;
+      tags?: Tag[];
+    },
+  ): Promise<{ secret: Secret; versionId?: string }> {
+    if (!NAME_PATTERN.test(input.name)) {
+      throw jsonError(
+        'ValidationException',
+        'Name must be 1 to 512 characters of letters, digits and /_+=.@-',
+      );
+    }
+    return this.store.transaction(async (trx) => {
+      await this.purgeExpired(scope, trx);
+      const existing = await trx
+        .selectFrom('secrets')
+        .select(['deleted_date'])
+        .where('account_id', '=', scope.accountId)
+        .where('region', '=', scope.region)
+        .where('name', '=', input.name)
+        .executeTakeFirst();
+      if (existing?.deleted_date != null) {
+        throw jsonError(
+          'InvalidRequestException',
+          "You can't create this secret because a secret with this name is already scheduled " +
+            'for deletion. Restore it with RestoreSecret, or delete it with ' +
+            'ForceDeleteWithoutRecovery first.',
+        );
+      }
+      if (existing) {
+        throw jsonError('ResourceExistsException', `The operation failed because the secret ${input.name} already exists.`);
+      }
+      if (input.kmsKeyId !== undefined) await this.usableKey(scope, input.kmsKeyId, trx);
+
+      const now = Date.now();
+      const row: SecretTable = {
+        arn: secretArn(scope, input.name),
+        account_id: scope.accountId,
+        region: scope.region,
+        name: input.name,
+        description: input.description ?? null,
+        kms_key_id: input.kmsKeyId ?? null,
+        created_date: now,
+        last_changed_date: now,
+        last_accessed_date: null,
+        deleted_date: null,
+        resource_policy: null,
+        tags: JSON.stringify(input.tags ?? []),
+      };
+      await trx.insertInto('secrets').values(row).execute();
+      const secret = toSecret(row);
+      if (!input.value) return { secret };
+      const versionId = input.clientRequestToken ?? randomUUID();
+      await this.addVersion(secret, versionId, input.value, [AWSCURRENT], trx);
+      return { secret, versionId };
+    });
+  }
+
+  /** A secret of this scope, by name, full ARN or ARN without its random suffix. */
+  async findSecret(
+    scope: Scope,
+    secretId: string,
+    options: { allowDeleted?: boolean } = {},
+    db: Executor = this.store.db,
+  ): Promise<Secret> {
+    const row = await this.lookup(scope, secretId, db);
+    if (!row || isExpired(row)) {
+      throw jsonError('ResourceNotFoundException', "Secrets Manager can't find the specified secret.");
+    }
+    if (row.deleted_date !== null && !options.allowDeleted) {
+      throw jsonError(
+        'InvalidRequestException',
+        "You can't perform this operation on the secret because it was marked for deletion.",
+      );
+    }
+    return toSecret(row);
+  }
+
+  async versions(secret: Secret, db: Executor = this.store.db): Promise<SecretVersion[]> {
+    const rows = await db
+      .selectFrom('secret_versions')
+      .select(['version_id', 'created_date', 'stages', 'key_id'])
+      .where('secret_arn', '=', secret.arn)
+      .orderBy('created_date', 'desc')
+      .orderBy('version_id')
+      .execute();
+    return rows.map((row) => ({
+      versionId: row.version_id,
+      createdDate: Number(row.created_date),
+      stages: JSON.parse(row.stages) as string[],
+      keyId: row.key_id,
+    }));
+  }
+
+  /** Decrypts one version's value; refuses when the key that protects it is not enabled. */
+  async getValue(
+    scope: Scope,
+    secretId: string,
+    selector: { versionId?: string; versionStage?: string },
+    db: Executor = this.store.db,
+  ): Promise<{ secret: Secret; version: SecretVersion; value: SecretValue }> {
+    const secret = await this.findSecret(scope, secretId, {}, db);
+    const row = await this.selectVersion(secret, selector, db);
+    const key = await this.keys.findKey(scope, row.key_id, db);
+    if (key.keyState !== 'Enabled') {
+      throw jsonError(
+        'DecryptionFailure',
+        `Secrets Manager can't decrypt the secret value: the KMS key ${key.arn} is ` +
+          `${describeKeyState(key)}. Enable the key, then retry.`,
+      );
+    }
+    const dataKey = open(await this.keys.material(key, db), Buffer.from(row.wrapped_data_key), key.arn);
+    const plaintext = open(dataKey, Buffer.from(row.encrypted_value), `${secret.arn}/${row.version_id}`);
+    const value: SecretValue =
+      row.value_kind === 'binary'
+        ? { kind: 'binary', value: plaintext }
+        : { kind: 'string', value: plaintext.toString('utf8') };
+    const version = {
+      versionId: row.version_id,
+      createdDate: Number(row.created_date),
+      stages: JSON.parse(row.stages) as string[],
+      keyId: row.key_id,
+    };
+    return { secret, version, value };
+  }
+
+  async touchAccessed(secret: Secret): Promise<void> {
+    const today = Math.floor(Date.now() / DAY_MS) * DAY_MS;
+    if (secret.lastAccessedDate === today) return;
+    await this.store.db
+      .updateTable('secrets')
+      .set({ last_accessed_date: today })
+      .where('arn', '=', secret.arn)
+      .execute();
+  }
+
+  async putValue(
+    scope: Scope,
+    secretId: string,
+    input: { value: SecretValue; clientRequestToken?: string; versionStages?: string[] },
+  ): Promise<{ secret: Secret; versionId: string; stages: string[] }> {
+    return this.store.transaction(async (trx) => {
+      const secret = await this.findSecret(scope, secretId, {}, trx);
+      const versionId = input.clientRequestToken ?? randomUUID();
+      const stages = input.versionStages ?? [AWSCURRENT];
+      const existing = await trx
+        .selectFrom('secret_versions')
+        .select('stages')
+        .where('secret_arn', '=', secret.arn)
+        .where('version_id', '=', versionId)
+        .executeTakeFirst();
+      if (existing) {
+        const current = await this.getValue(scope, secret.arn, { versionId }, trx);
+        if (!sameValue(current.value, input.value)) {
+          throw jsonError(
+            'ResourceExistsException',
+            `A version with ClientRequestToken ${versionId} already exists with a different ` +
+              'value. Use a new ClientRequestToken for a new value.',
+          );
+        }
+        return { secret, versionId, stages: JSON.parse(existing.stages) as string[] };
+      }
+      await this.addVersion(secret, versionId, input.value, stages, trx);
+      await trx
+        .updateTable('secrets')
+        .set({ last_changed_date: Date.now() })
+        .where('arn', '=', secret.arn)
+        .execute();
+      return { secret, versionId, stages };
+    });
+  }
+
+  async updateSecret(
+    scope: Scope,
+    secretId: string,
+    input: { description?: string; kmsKeyId?: string; value?: SecretValue; clientRequestToken?: string },
+  ): Promise<{ secret: Secret; versionId?: string }> {
+    return this.store.transaction(async (trx) => {
+      const secret = await this.findSecret(scope, secretId, {}, trx);
+      if (input.kmsKeyId !== undefined) await this.usableKey(scope, input.kmsKeyId, trx);
+      const changes: Partial<SecretTable> = { last_changed_date: Date.now() };
+      if (input.description !== undefined) changes.description = input.description;
+      if (input.kmsKeyId !== undefined) changes.kms_key_id = input.kmsKeyId;
+      await trx.updateTable('secrets').set(changes).where('arn', '=', secret.arn).execute();
+      const updated = { ...secret, kmsKeyId: input.kmsKeyId ?? secret.kmsKeyId };
+      if (!input.value) return { secret: updated };
+      const versionId = input.clientRequestToken ?? randomUUID();
+      await this.addVersion(updated, versionId, input.value, [AWSCURRENT], trx);
+      return { secret: updated, versionId };
+    });
+  }
+
+  async deleteSecret(
+    scope: Scope,
+    secretId: string,
+    input: { recoveryWindowInDays?: number; forceDeleteWithoutRecovery?: boolean },
+  ): Promise<{ secret: Secret; deletionDate: number }> {
+    if (input.recoveryWindowInDays !== undefined && input.forceDeleteWithoutRecovery) {
+      throw jsonError(
+        'InvalidParameterException',
+        'You can\'t use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.',
+      );
+    }
+    const days = input.recoveryWindowInDays ?? 30;
+    if (!Number.isInteger(days) || days < 7 || days > 30) {
+      throw jsonError('InvalidParameterException', 'RecoveryWindowInDays must be a whole number from 7 to 30.');
+    }
+    return this.store.transaction(async (trx) => {
+      const secret = await this.findSecret(scope, secretId, { allowDeleted: true }, trx);
+      if (input.forceDeleteWithoutRecovery) {
+        await trx.deleteFrom('secrets').where('arn', '=', secret.arn).execute();
+        return { secret, deletionDate: Date.now() };
+      }
+      if (secret.deletedDate !== null) {
+        throw jsonError(
+          'InvalidRequestException',
+          'The secret is already scheduled for deletion. Restore it with RestoreSecret first.',
+        );
+      }
+      const deletionDate = Date.now() + days * DAY_MS;
+      await trx.updateTable('secrets').set({ deleted_date: deletionDate }).where('arn', '=', secret.arn).execute();
+      return { secret, deletionDate };
+    });
+  }
+
+  async restoreSecret(scope: Scope, secretId: string): Promise<Secret> {
+    const secret = await this.findSecret(scope, secretId, { allowDeleted: true });
+    await this.store.db.updateTable('secrets').set({ deleted_date: null }).where('arn', '=', secret.arn).execute();
+    return { ...secret, deletedDate: null };
+  }
+
+  async listSecrets(
+    scope: Scope,
+    input: { filters: SecretListFilter[]; includePlannedDeletion: boolean; descending: boolean },
+  ): Promise<Secret[]> {
+    await this.purgeExpired(scope, this.store.db);
+    let query = this.store.db
+      .selectFrom('secrets')
+      .selectAll()
+      .where('account_id', '=', scope.accountId)
+      .where('region', '=', scope.region)
+      .orderBy('created_date', input.descending ? 'desc' : 'asc')
+      .orderBy('arn', input.descending ? 'desc' : 'asc');
+    if (!input.includePlannedDeletion) query = query.where('deleted_date', 'is', null);
+    const secrets = (await query.execute()).map(toSecret);
+    return secrets.filter((secret) => input.filters.every((filter) => matchesFilter(secret, filter)));
+  }
+
+  async setResourcePolicy(scope: Scope, secretId: string, policy: string | null): Promise<Secret> {
+    const secret = await this.findSecret(scope, secretId, { allowDeleted: true });
+    await this.store.db
+      .updateTable('secrets')
+      .set({ resource_policy: policy })
+      .where('arn', '=', secret.arn)
+      .execute();
+    return { ...secret, resourcePolicy: policy };
+  }
+
+  async setTags(scope: Scope, secretId: string, change: (tags: Tag[]) => Tag[]): Promise<void> {
+    await this.store.transaction(async (trx) => {
+      const secret = await this.findSecret(scope, secretId, { allowDeleted: true }, trx);
+      await trx
+        .updateTable('secrets')
+        .set({ tags: JSON.stringify(change(secret.tags)) })
+        .where('arn', '=', secret.arn)
+        .execute();
+    });
+  }
+
+  /** The KMS key a secret is encrypted under: the one it names, or the account's default. */
+  async keyOf(scope: Scope, secret: Secret, db: Executor = this.store.db): Promise<KmsKey> {
+    if (secret.kmsKeyId === null) return this.keys.defaultSecretsManagerKey(scope, db);
+    return this.keys.findKey(scope, secret.kmsKeyId, db);
+  }
+
+  private async usableKey(scope: Scope, reference: string, db: Executor): Promise<KmsKey> {
+    let key: KmsKey;
+    try {
+      key = await this.keys.findKey(scope, reference, db);
+    } catch {
+      throw jsonError('InvalidParameterException', `The KMS key ${reference} does not exist in this account and region.`);
+    }
+    if (key.keyState !== 'Enabled') {
+      throw jsonError(
+        'EncryptionFailure',
+        `Secrets Manager can't encrypt with the KMS key ${key.arn}: it is ${describeKeyState(key)}.`,
+      );
+    }
+    return key;
+  }
+
+  private async addVersion(
+    secret: Secret,
+    versionId: string,
+    value: SecretValue,
+    stages: string[],
+    trx: Executor,
+  ): Promise<void> {
+    const key = await this.keyOf(secret, secret, trx);
+    if (key.keyState !== 'Enabled') {
+      throw jsonError(
+        'EncryptionFailure',
+        `Secrets Manager can't encrypt with the KMS key ${key.arn}: it is ${describeKeyState(key)}.`,
+      );
+    }
+    const dataKey = newKey();
+    const plaintext = value.kind === 'binary' ? value.value : Buffer.from(value.value, 'utf8');
+    for (const stage of stages) await this.takeStage(secret, stage, trx);
+    await trx
+      .insertInto('secret_versions')
+      .values({
+        secret_arn: secret.arn,
+        version_id: versionId,
+        created_date: Date.now(),
+        stages: JSON.stringify(stages),
+        value_kind: value.kind,
+        key_id: key.keyId,
+        wrapped_data_key: seal(await this.keys.material(key, trx), dataKey, key.arn),
+        encrypted_value: seal(dataKey, plaintext, `${secret.arn}/${versionId}`),
+      })
+      .execute();
+  }
+
+  /** Moves a staging label off whichever version holds it; AWSCURRENT leaves AWSPREVIOUS behind. */
+  private async takeStage(secret: Secret, stage: string, trx: Executor): Promise<void> {
+    const versions = await this.versions(secret, trx);
+    for (const version of versions) {
+      if (stage === AWSCURRENT && version.stages.includes(AWSPREVIOUS)) {
+        await this.writeStages(secret, version.versionId, version.stages.filter((s) => s !== AWSPREVIOUS), trx);
+      }
+    }
+    for (const version of versions) {
+      if (!version.stages.includes(stage)) continue;
+      let stages = version.stages.filter((s) => s !== stage);
+      if (stage === AWSCURRENT) stages = [...stages.filter((s) => s !== AWSPREVIOUS), AWSPREVIOUS];
+      await this.writeStages(secret, version.versionId, stages, trx);
+    }
+  }
+
+  private async writeStages(secret: Secret, versionId: string, stages: string[], trx: Executor): Promise<void> {
+    await trx
+      .updateTable('secret_versions')
+      .set({ stages: JSON.stringify(stages) })
+      .where('secret_arn', '=', secret.arn)
+      .where('version_id', '=', versionId)
+      .execute();
+  }
+
+  private async selectVersion(
+    secret: Secret,
+    selector: { versionId?: string; versionStage?: string },
+    db: Executor,
+  ): Promise<SecretVersionTable> {
+    const rows = await db.selectFrom('secret_versions').selectAll().where('secret_arn', '=', secret.arn).execute();
+    const stage = selector.versionStage ?? (selector.versionId ? undefined : AWSCURRENT);
+    const row = rows.find(
+      (candidate) =>
+        (selector.versionId === undefined || candidate.version_id === selector.versionId) &&
+        (stage === undefined || (JSON.parse(candidate.stages) as string[]).includes(stage)),
+    );
+    if (!row) {
+      throw jsonError(
+        'ResourceNotFoundException',
+        "Secrets Manager can't find the specified secret value for " +
+          (selector.versionId ? `VersionId: ${selector.versionId}` : `staging label: ${stage}`),
+      );
+    }
+    return row;
+  }
+
+  private async lookup(scope: Scope, secretId: string, db: Executor): Promise<SecretTable | undefined> {
+    const base = db
+      .selectFrom('secrets')
+      .selectAll()
+      .where('account_id', '=', scope.accountId)
+      .where('region', '=', scope.region);
+    const arn = parseArn(secretId);
+    if (!arn) return base.where('name', '=', secretId).executeTakeFirst();
+    if (
+      arn.service !== 'secretsmanager' ||
+      arn.accountId !== scope.accountId ||
+      arn.region !== scope.region ||
+      !arn.resource.startsWith('secret:')
+    ) {
+      return undefined;
+    }
+    const exact = await base.where('arn', '=', secretId).executeTakeFirst();
+    if (exact) return exact;
+    // An ARN without the random suffix names the secret by its name, as in AWS.
+    return base.where('name', '=', arn.resource.slice('secret:'.length)).executeTakeFirst();
+  }
+
+  private async purgeExpired(scope: Scope, db: Executor): Promise<void> {
+    await db
+      .deleteFrom('secrets')
+      .where('account_id', '=', scope.accountId)
+      .where('region', '=', scope.region)
+      .where('deleted_date', '<=', Date.now())
+      .execute();
+  }
+}
+
+export function describeKeyState(key: KmsKey): string {
+  return key.keyState === 'PendingDeletion' ? 'pending deletion' : key.keyState.toLowerCase();
+}
+
+function isExpired(row: SecretTable): boolean {
+  return row.deleted_date !== null && Number(row.deleted_date) <= Date.now();
+}
+
+function sameValue(a: SecretValue, b: SecretValue): boolean {
+  if (a.kind !== b.kind) return false;
+  return a.kind === 'string' ? a.value === b.value : a.value.equals(b.value as Buffer);
+}
+
+function matchesFilter(secret: Secret, filter: SecretListFilter): boolean {
+  const fields: Record<string, string[]> = {
+    name: [secret.name],
+    description: [secret.description ?? ''],
+    'tag-key': secret.tags.map((tag) => tag.Key),
+    'tag-value': secret.tags.map((tag) => tag.Value),
+    'primary-region': [secret.region],
+    'owning-service': [],
+  };
+  const candidates =
+    filter.key === 'all' ? Object.values(fields).flat() : (fields[filter.key] ?? []);
+  const positive = filter.values.filter((value) => !value.startsWith('!'));
+  const negative = filter.values.filter((value) => value.startsWith('!')).map((value) => value.slice(1));
+  const matches = (prefix: string): boolean =>
+    candidates.some((candidate) => candidate.toLowerCase().startsWith(prefix.toLowerCase()));
+  if (negative.some(matches)) return false;
+  return positive.length === 0 || positive.some(matches);
+}
+
+function toSecret(row: SecretTable): Secret {
+  return {
+    arn: row.arn,
+    name: row.name,
+    accountId: row.account_id,
+    region: row.region,
+    description: row.description,
+    kmsKeyId: row.kms_key_id,
+    createdDate: Number(row.created_date),
+    lastChangedDate: Number(row.last_changed_date),
+    lastAccessedDate: row.last_accessed_date === null ? null : Number(row.last_accessed_date),
+    deletedDate: row.deleted_date === null ? null : Number(row.deleted_date),
+    resourcePolicy: row.resource_policy,
+    tags: JSON.parse(row.tags) as Tag[],
+  };
+}

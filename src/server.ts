@@ -1,0 +1,62 @@
+import { join } from 'node:path';
+
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+
+import type { Services } from './api/types.js';
+import { loadCredentials, type CredentialSet } from './auth/credentials.js';
+import type { Config } from './config/config.js';
+import { deriveKey } from './crypto/envelope.js';
+import { loadOrCreateMasterKey } from './crypto/master-key.js';
+import { ClusterService } from './domain/clusters.js';
+import { KeyService } from './domain/keys.js';
+import { PageTokens } from './domain/paging.js';
+import { ScramSecretService } from './domain/scram-secrets.js';
+import { SecretService } from './domain/secrets.js';
+import { buildApp } from './http/app.js';
+import { createLogger } from './observability/logger.js';
+import { openSqliteStore } from './store/sqlite.js';
+import type { Store } from './store/store.js';
+
+export interface RunningServer {
+  app: FastifyInstance;
+  url: string;
+  credentials: CredentialSet;
+  logger: Logger;
+  close(): Promise<void>;
+}
+
+/** Wires configuration, store, domain and HTTP together and starts listening. */
+export async function startServer(config: Config, logger = createLogger(config.logLevel)): Promise<RunningServer> {
+  const masterKey = loadOrCreateMasterKey(config.masterKeyFile);
+  const credentials = loadCredentials(config.credentials, config.dataDir);
+  const store = await openSqliteStore(join(config.dataDir, 'scram-secrets.sqlite'));
+  const services = createServices(store, masterKey, config);
+
+  const app = await buildApp({ services, credentials, logger, corsAllowedOrigins: config.corsAllowedOrigins });
+  await app.listen({ host: config.host, port: config.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  logger.info({ event: 'server.started', url, dataDir: config.dataDir }, 'listening');
+
+  return {
+    app,
+    url,
+    credentials,
+    logger,
+    async close() {
+      await app.close();
+      await store.close();
+    },
+  };
+}
+
+export function createServices(store: Store, masterKey: Buffer, config: Pick<Config, 'clusterTransitionSeconds'>): Services {
+  const keys = new KeyService(store, masterKey);
+  const secrets = new SecretService(store, keys);
+  const clusters = new ClusterService(store, config.clusterTransitionSeconds * 1000);
+  const tokens = new PageTokens(deriveKey(masterKey, 'pagination-tokens'));
+  const scramSecrets = new ScramSecretService(store, clusters, secrets, tokens);
+  return { clusters, secrets, keys, scramSecrets, tokens };
+}

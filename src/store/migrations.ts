@@ -1,0 +1,121 @@
+import type { Kysely, Migration, MigrationProvider } from 'kysely';
+
+import type { StoreDialect } from './store.js';
+
+/**
+ * The one migration history for every store. Column types that differ between SQLite and
+ * PostgreSQL are chosen here, from the dialect, so that the rest of the code never cares.
+ */
+export function migrationProvider(dialect: StoreDialect): MigrationProvider {
+  const binary = dialect === 'postgres' ? 'bytea' : 'blob';
+  const migrations: Record<string, Migration> = {
+    '0001_initial': {
+      async up(db: Kysely<unknown>): Promise<void> {
+        await db.schema
+          .createTable('kms_keys')
+          .addColumn('key_id', 'text', (c) => c.primaryKey())
+          .addColumn('arn', 'text', (c) => c.notNull().unique())
+          .addColumn('account_id', 'text', (c) => c.notNull())
+          .addColumn('region', 'text', (c) => c.notNull())
+          .addColumn('description', 'text', (c) => c.notNull())
+          .addColumn('key_state', 'text', (c) => c.notNull())
+          .addColumn('key_manager', 'text', (c) => c.notNull())
+          .addColumn('key_usage', 'text', (c) => c.notNull())
+          .addColumn('key_spec', 'text', (c) => c.notNull())
+          .addColumn('creation_date', 'bigint', (c) => c.notNull())
+          .addColumn('deletion_date', 'bigint')
+          .addColumn('wrapped_material', binary, (c) => c.notNull())
+          .addColumn('tags', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex('kms_keys_by_account')
+          .on('kms_keys')
+          .columns(['account_id', 'region', 'key_id'])
+          .execute();
+
+        await db.schema
+          .createTable('kms_aliases')
+          .addColumn('account_id', 'text', (c) => c.notNull())
+          .addColumn('region', 'text', (c) => c.notNull())
+          .addColumn('alias_name', 'text', (c) => c.notNull())
+          .addColumn('alias_arn', 'text', (c) => c.notNull())
+          .addColumn('target_key_id', 'text', (c) => c.notNull())
+          .addColumn('creation_date', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('kms_aliases_pk', ['account_id', 'region', 'alias_name'])
+          .execute();
+
+        await db.schema
+          .createTable('secrets')
+          .addColumn('arn', 'text', (c) => c.primaryKey())
+          .addColumn('account_id', 'text', (c) => c.notNull())
+          .addColumn('region', 'text', (c) => c.notNull())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('description', 'text')
+          .addColumn('kms_key_id', 'text')
+          .addColumn('created_date', 'bigint', (c) => c.notNull())
+          .addColumn('last_changed_date', 'bigint', (c) => c.notNull())
+          .addColumn('last_accessed_date', 'bigint')
+          .addColumn('deleted_date', 'bigint')
+          .addColumn('resource_policy', 'text')
+          .addColumn('tags', 'text', (c) => c.notNull())
+          .addUniqueConstraint('secrets_name_unique', ['account_id', 'region', 'name'])
+          .execute();
+
+        await db.schema
+          .createTable('secret_versions')
+          .addColumn('secret_arn', 'text', (c) =>
+            c.notNull().references('secrets.arn').onDelete('cascade'),
+          )
+          .addColumn('version_id', 'text', (c) => c.notNull())
+          .addColumn('created_date', 'bigint', (c) => c.notNull())
+          .addColumn('stages', 'text', (c) => c.notNull())
+          .addColumn('value_kind', 'text', (c) => c.notNull())
+          .addColumn('key_id', 'text', (c) => c.notNull())
+          .addColumn('wrapped_data_key', binary, (c) => c.notNull())
+          .addColumn('encrypted_value', binary, (c) => c.notNull())
+          .addPrimaryKeyConstraint('secret_versions_pk', ['secret_arn', 'version_id'])
+          .execute();
+
+        await db.schema
+          .createTable('clusters')
+          .addColumn('arn', 'text', (c) => c.primaryKey())
+          .addColumn('account_id', 'text', (c) => c.notNull())
+          .addColumn('region', 'text', (c) => c.notNull())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('cluster_type', 'text', (c) => c.notNull())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('current_version', 'text', (c) => c.notNull())
+          .addColumn('creation_time', 'bigint', (c) => c.notNull())
+          .addColumn('transition_ends_at', 'bigint')
+          .addColumn('scram_enabled', 'integer', (c) => c.notNull())
+          .addColumn('definition', 'text', (c) => c.notNull())
+          .addColumn('tags', 'text', (c) => c.notNull())
+          .addColumn('lock_counter', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+        await db.schema
+          .createIndex('clusters_by_account')
+          .on('clusters')
+          .columns(['account_id', 'region', 'name'])
+          .execute();
+
+        await db.schema
+          .createTable('scram_associations')
+          .addColumn('cluster_arn', 'text', (c) =>
+            c.notNull().references('clusters.arn').onDelete('cascade'),
+          )
+          .addColumn('secret_arn', 'text', (c) => c.notNull())
+          .addColumn('username', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('scram_associations_pk', ['cluster_arn', 'secret_arn'])
+          .addUniqueConstraint('scram_associations_username_unique', ['cluster_arn', 'username'])
+          .execute();
+        await db.schema
+          .createIndex('scram_associations_by_secret')
+          .on('scram_associations')
+          .column('secret_arn')
+          .execute();
+      },
+    },
+  };
+  return { getMigrations: async () => migrations };
+}

@@ -1,0 +1,86 @@
+/**
+ * The tables, as Kysely sees them. Timestamps are epoch milliseconds; JSON documents are
+ * stored as text so that one schema serves SQLite and PostgreSQL alike.
+ */
+export interface Database {
+  kms_keys: KmsKeyTable;
+  kms_aliases: KmsAliasTable;
+  secrets: SecretTable;
+  secret_versions: SecretVersionTable;
+  clusters: ClusterTable;
+  scram_associations: ScramAssociationTable;
+}
+
+export interface KmsKeyTable {
+  key_id: string;
+  arn: string;
+  account_id: string;
+  region: string;
+  description: string;
+  key_state: string;
+  key_manager: string;
+  key_usage: string;
+  key_spec: string;
+  creation_date: number;
+  deletion_date: number | null;
+  wrapped_material: Buffer;
+  tags: string;
+}
+
+export interface KmsAliasTable {
+  account_id: string;
+  region: string;
+  alias_name: string;
+  alias_arn: string;
+  target_key_id: string;
+  creation_date: number;
+}
+
+export interface SecretTable {
+  arn: string;
+  account_id: string;
+  region: string;
+  name: string;
+  description: string | null;
+  kms_key_id: string | null;
+  created_date: number;
+  last_changed_date: number;
+  last_accessed_date: number | null;
+  deleted_date: number | null;
+  resource_policy: string | null;
+  tags: string;
+}
+
+export interface SecretVersionTable {
+  secret_arn: string;
+  version_id: string;
+  created_date: number;
+  stages: string;
+  value_kind: string;
+  key_id: string;
+  wrapped_data_key: Buffer;
+  encrypted_value: Buffer;
+}
+
+export interface ClusterTable {
+  arn: string;
+  account_id: string;
+  region: string;
+  name: string;
+  cluster_type: string;
+  state: string;
+  current_version: string;
+  creation_time: number;
+  transition_ends_at: number | null;
+  scram_enabled: number;
+  definition: string;
+  tags: string;
+  lock_counter: number;
+}
+
+export interface ScramAssociationTable {
+  cluster_arn: string;
+  secret_arn: string;
+  username: string;
+  created_at: number;
+}
