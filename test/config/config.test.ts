@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+
+import { loadConfig } from '../../src/config/config.js';
+
+test('defaults: loopback, port 4566, ./data, CORS open', () => {
+  const config = loadConfig({});
+  assert.equal(config.host, '127.0.0.1');
+  assert.equal(config.port, 4566);
+  assert.equal(config.dataDir, join(process.cwd(), 'data'));
+  assert.equal(config.masterKeyFile, join(process.cwd(), 'data', 'master.key'));
+  assert.deepEqual(config.corsAllowedOrigins, ['*']);
+  assert.equal(config.credentials, undefined);
+});
+
+test('credentials are ACCESS_KEY_ID:SECRET_ACCESS_KEY:ACCOUNT_ID, comma-separated', () => {
+  const config = loadConfig({
+    SCRAM_SECRETS_CREDENTIALS: 'AKIAAAAAAAAAAAAAAAAA:secret-secret-secret:111122223333, AKIABBBBBBBBBBBBBBBB:other-other-other-x:444455556666',
+  });
+  assert.deepEqual(config.credentials?.map((c) => c.accountId), ['111122223333', '444455556666']);
+});
+
+test('invalid settings stop the start with a message naming them, never the secret', () => {
+  assert.throws(() => loadConfig({ SCRAM_SECRETS_PORT: 'eighty' }), /port/);
+  assert.throws(() => loadConfig({ SCRAM_SECRETS_CREDENTIALS: 'AKIAAAAAAAAAAAAAAAAA:only-two' }), /ACCESS_KEY_ID:SECRET_ACCESS_KEY:ACCOUNT_ID/);
+  assert.throws(
+    () => loadConfig({ SCRAM_SECRETS_CREDENTIALS: 'AKIAAAAAAAAAAAAAAAAA:a-long-secret-value:12' }),
+    (error: Error) => /accountId/.test(error.message) && !error.message.includes('a-long-secret-value'),
+  );
+});
+
+test('a config file gives settings and the environment wins over it', () => {
+  const file = join(mkdtempSync(join(tmpdir(), 'scram-config-')), 'config.json');
+  writeFileSync(file, JSON.stringify({ port: 5000, host: '0.0.0.0', corsAllowedOrigins: ['http://a.example'] }));
+  const config = loadConfig({ SCRAM_SECRETS_CONFIG: file, SCRAM_SECRETS_PORT: '6000' });
+  assert.equal(config.port, 6000);
+  assert.equal(config.host, '0.0.0.0');
+  assert.deepEqual(config.corsAllowedOrigins, ['http://a.example']);
+});
