@@ -33,7 +33,13 @@ export async function startServer(config: Config, logger = createLogger(config.l
   const store = await openSqliteStore(join(config.dataDir, 'scram-secrets.sqlite'));
   const services = createServices(store, masterKey, config);
 
-  const app = await buildApp({ services, credentials, logger, corsAllowedOrigins: config.corsAllowedOrigins });
+  const app = await buildApp({
+    services,
+    credentials,
+    logger,
+    corsAllowedOrigins: config.corsAllowedOrigins,
+    verifySignatures: config.verifySignatures,
+  });
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;

@@ -20,6 +20,10 @@ const configSchema = z.object({
   corsAllowedOrigins: z.array(z.string().min(1)).default(['*']),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   clusterTransitionSeconds: z.coerce.number().min(0).max(3600).default(0),
+  verifySignatures: z.preprocess(
+    (value) => (typeof value === 'string' ? value !== 'false' && value !== '0' : value),
+    z.boolean(),
+  ).default(false),
 });
 
 export type Config = z.infer<typeof configSchema> & { masterKeyFile: string };
@@ -43,6 +47,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       : undefined,
     logLevel: env.SCRAM_SECRETS_LOG_LEVEL,
     clusterTransitionSeconds: env.SCRAM_SECRETS_CLUSTER_TRANSITION_SECONDS,
+    verifySignatures: env.SCRAM_SECRETS_VERIFY_SIGNATURES,
   };
   const merged = { ...fromFile, ...withoutUndefined(fromEnv) };
   const parsed = configSchema.safeParse(merged);

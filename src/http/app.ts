@@ -4,6 +4,7 @@ import cors from '@fastify/cors';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 
+import { SignatureVerifier } from '../auth/signature.js';
 import { authenticate } from '../auth/sigv4.js';
 import type { CredentialSet } from '../auth/credentials.js';
 import type { RequestContext } from '../domain/context.js';
@@ -32,6 +33,8 @@ export interface AppOptions {
   credentials: CredentialSet;
   logger: Logger;
   corsAllowedOrigins: string[];
+  /** Off only to measure what verification costs; every real deployment verifies. */
+  verifySignatures: boolean;
 }
 
 type Protocol = 'rest-json' | 'json';
@@ -92,17 +95,27 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     sendError(request, reply, notFound(`No operation matches ${request.method} ${request.url.split('?')[0]}.`)),
   );
 
-  for (const operation of kafkaOperations) registerRest(app, options, operation);
-  app.post('/', (request, reply) => handleJson(options, request, reply));
+  const verifier = options.verifySignatures ? new SignatureVerifier() : undefined;
+  const authorize = (request: FastifyRequest, signingName: string): Promise<RequestContext> =>
+    authorizeRequest(options, verifier, request, signingName);
+  for (const operation of kafkaOperations) registerRest(app, options, authorize, operation);
+  app.post('/', (request, reply) => handleJson(options, authorize, request, reply));
   return app;
 }
 
-function registerRest(app: FastifyInstance, options: AppOptions, operation: RestOperation): void {
+type Authorize = (request: FastifyRequest, signingName: string) => Promise<RequestContext>;
+
+function registerRest(
+  app: FastifyInstance,
+  options: AppOptions,
+  authorize: Authorize,
+  operation: RestOperation,
+): void {
   app.route({
     method: operation.method,
     url: operation.path,
     handler: async (request, reply) => {
-      const context = authorize(options, request, 'kafka');
+      const context = await authorize(request, 'kafka');
       const result = await operation.handle(options.services, {
         context,
         params: request.params as Record<string, string>,
@@ -117,7 +130,12 @@ function registerRest(app: FastifyInstance, options: AppOptions, operation: Rest
   });
 }
 
-async function handleJson(options: AppOptions, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+async function handleJson(
+  options: AppOptions,
+  authorize: Authorize,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<void> {
   const target = String(request.headers['x-amz-target'] ?? '');
   const [prefix, operationName] = target.split('.', 2);
   const service = prefix === undefined ? undefined : JSON_SERVICES[prefix];
@@ -125,19 +143,41 @@ async function handleJson(options: AppOptions, request: FastifyRequest, reply: F
   if (!service || !operation) {
     throw jsonError('UnknownOperationException', `The operation ${target || '(none)'} is not served here.`);
   }
-  const context = authorize(options, request, service.signingName);
+  const context = await authorize(request, service.signingName);
   const input = parseJsonBody(request.body);
   const output = await operation(options.services, context, input);
   reply.type('application/x-amz-json-1.1').send(JSON.stringify(output ?? {}));
 }
 
-function authorize(options: AppOptions, request: FastifyRequest, signingName: string): RequestContext {
+async function authorizeRequest(
+  options: AppOptions,
+  verifier: SignatureVerifier | undefined,
+  request: FastifyRequest,
+  signingName: string,
+): Promise<RequestContext> {
   const result = authenticate(
     options.credentials,
     request.headers.authorization,
     request.query as Record<string, unknown>,
     signingName,
   );
+  if (result.ok && verifier) {
+    const problem = await verifier.verify(
+      {
+        method: request.method,
+        url: request.url,
+        headers: request.headers,
+        body: Buffer.isBuffer(request.body) ? request.body : undefined,
+      },
+      result.claims,
+      result.credential,
+      request.headers.authorization === undefined,
+    );
+    if (problem !== undefined) {
+      if (request.awsProtocol === 'rest-json') throw unauthorized(problem);
+      throw jsonError('InvalidSignatureException', problem, 403);
+    }
+  }
   if (!result.ok) {
     if (request.awsProtocol === 'rest-json') throw unauthorized(result.detail);
     const type = result.failure === 'missing'
