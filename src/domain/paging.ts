@@ -17,7 +17,10 @@ export class PageTokens {
   /** The position a token stands for, or a 400 naming `parameter`. */
   read(listing: string, token: string, parameter: string): string {
     try {
-      return open(this.key, Buffer.from(token, 'base64url'), listing).toString('utf8');
+      const sealed = Buffer.from(token, 'base64url');
+      // The decoder skips stray characters and unused bits; only the exact token we issued counts.
+      if (sealed.toString('base64url') !== token) throw new Error('not a token we issued');
+      return open(this.key, sealed, listing).toString('utf8');
     } catch {
       throw badRequest(
         'The nextToken is not valid for this request. Pass the nextToken from the previous ' +

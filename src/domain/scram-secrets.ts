@@ -77,7 +77,11 @@ export class ScramSecretService {
     });
   }
 
-  async disassociate(scope: Scope, clusterArn: string, secretArnList: string[]): Promise<BatchResult> {
+  async disassociate(
+    scope: Scope,
+    clusterArn: string,
+    secretArnList: string[],
+  ): Promise<BatchResult> {
     return this.store.transaction(async (trx) => {
       const cluster = await this.clusters.findCluster(scope, clusterArn, trx);
       await this.clusters.lockCluster(trx, cluster.arn);
@@ -93,7 +97,8 @@ export class ScramSecretService {
           unprocessed.push({
             secretArn,
             errorCode: 'InvalidSecretArn',
-            errorMessage: `The secret ${secretArn} is not associated with the cluster ${cluster.arn}.`,
+            errorMessage:
+              `The secret ${secretArn} is not associated with the cluster ${cluster.arn}.`,
           });
         }
       }
@@ -109,7 +114,10 @@ export class ScramSecretService {
     nextToken?: string,
   ): Promise<{ secretArnList: string[]; nextToken?: string }> {
     const cluster = await this.clusters.findCluster(scope, clusterArn);
-    const after = nextToken === undefined ? undefined : this.tokens.read(listing(cluster), nextToken, 'nextToken');
+    const after =
+      nextToken === undefined
+        ? undefined
+        : this.tokens.read(listing(cluster), nextToken, 'nextToken');
     let query = this.store.db
       .selectFrom('scram_associations')
       .select('secret_arn')
@@ -120,7 +128,8 @@ export class ScramSecretService {
     const arns = (await query.execute()).map((row) => row.secret_arn);
     if (arns.length <= maxResults) return { secretArnList: arns };
     const page = arns.slice(0, maxResults);
-    return { secretArnList: page, nextToken: this.tokens.issue(listing(cluster), page[page.length - 1]!) };
+    const lastArn = page[page.length - 1]!;
+    return { secretArnList: page, nextToken: this.tokens.issue(listing(cluster), lastArn) };
   }
 
   /** Returns true when a new association was written, false when it already existed. */
@@ -186,8 +195,8 @@ export class ScramSecretService {
         if (error instanceof ServiceError) {
           throw new Refusal(
             'InvalidSecretArn',
-            `Amazon MSK wasn't able to access the provided secret: it does not exist in account ` +
-              `${cluster.accountId}, region ${cluster.region}.`,
+            `Amazon MSK wasn't able to access the secret ${secretArn}: no secret with this ARN ` +
+              `exists in account ${cluster.accountId}, region ${cluster.region}.`,
           );
         }
         throw error;
@@ -217,16 +226,19 @@ export class ScramSecretService {
           'encrypt the secret with an enabled customer managed key.',
       );
     }
-    const current = await this.secrets.getValue(cluster, secret.arn, {}, trx).catch((error: unknown) => {
-      if (error instanceof ServiceError) {
-        throw new Refusal('InvalidSecretValue', 'The secret has no current value (AWSCURRENT). ' + valueHelp());
-      }
-      throw error;
-    });
+    const current = await this.secrets
+      .getValue(cluster, secret.arn, {}, trx)
+      .catch((error: unknown) => {
+        throw readFailure(error);
+      });
     return parseCredentials(current.value.kind === 'string' ? current.value.value : undefined);
   }
 
-  private async requireFreeUsername(cluster: Cluster, username: string, trx: Executor): Promise<void> {
+  private async requireFreeUsername(
+    cluster: Cluster,
+    username: string,
+    trx: Executor,
+  ): Promise<void> {
     const holder = await trx
       .selectFrom('scram_associations')
       .select('secret_arn')
@@ -243,7 +255,11 @@ export class ScramSecretService {
   }
 
   /** MSK attaches a resource policy that lets the cluster read the secret; so do we. */
-  private async grantClusterRead(cluster: Cluster, secretArn: string, trx: Executor): Promise<void> {
+  private async grantClusterRead(
+    cluster: Cluster,
+    secretArn: string,
+    trx: Executor,
+  ): Promise<void> {
     const secret = await this.secrets.findSecret(cluster, secretArn, {}, trx);
     const policy = parsePolicy(secret.resourcePolicy);
     const statements = policy.Statement.filter((statement) => statement.Sid !== KAFKA_POLICY_SID);
@@ -304,9 +320,28 @@ function parseCredentials(text: string | undefined): string {
     typeof record.password !== 'string' ||
     record.password === ''
   ) {
-    throw new Refusal('InvalidSecretValue', `The secret's current value is not valid. ${valueHelp()}`);
+    throw new Refusal(
+      'InvalidSecretValue',
+      `The secret's current value is not valid. ${valueHelp()}`,
+    );
   }
   return record.username;
+}
+
+/**
+ * Why the current value could not be read. The version may be encrypted under a key other
+ * than the one the secret names now (UpdateSecret changes the key for new versions), so a
+ * key that cannot decrypt is a key problem, not a missing value.
+ */
+function readFailure(error: unknown): unknown {
+  if (!(error instanceof ServiceError)) return error;
+  if (error.type === 'DecryptionFailure') {
+    return new Refusal('InvalidKmsKey', `${error.message} Amazon MSK cannot read the secret.`);
+  }
+  return new Refusal(
+    'InvalidSecretValue',
+    `The secret has no current value (AWSCURRENT). ${valueHelp()}`,
+  );
 }
 
 function valueHelp(): string {

@@ -68,7 +68,18 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     genReqId: () => randomUUID(),
     bodyLimit: 1024 * 1024,
-    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: false },
+    // A percent-encoded cluster ARN alone runs to ~180 characters, past the default of 100.
+    routerOptions: {
+      ignoreTrailingSlash: true,
+      ignoreDuplicateSlashes: false,
+      maxParamLength: 2048,
+    },
+    // The router refuses a malformed or over-long path before any hook runs; the answer must
+    // still be an AWS error with a request id.
+    frameworkErrors: (error, request, reply) => {
+      reply.header('x-amzn-RequestId', request.id);
+      sendError(request, reply, toServiceError(error, request));
+    },
   });
 
   app.decorateRequest('awsProtocol', 'rest-json');
@@ -238,7 +249,12 @@ function toServiceError(error: unknown, request: FastifyRequest): ServiceError {
     { event: 'request.failed', requestId: request.id, errorName: (error as Error)?.name, frames: stackFrames(error) },
     'unexpected failure',
   );
-  return internalError();
+  if (request.awsProtocol !== 'json') return internalError();
+  // Secrets Manager and KMS each name a server fault their own way; their SDKs map only
+  // that name to the modelled exception class.
+  const target = String(request.headers['x-amz-target'] ?? '');
+  const type = target.startsWith('TrentService.') ? 'KMSInternalException' : 'InternalServiceError';
+  return jsonError(type, internalError().message, 500);
 }
 
 function sendError(request: FastifyRequest, reply: FastifyReply, error: ServiceError): FastifyReply {

@@ -11,7 +11,8 @@ export const listScramSecrets: RestOperation = {
   async handle(services: Services, call: RestCall) {
     const maxResults = readMaxResults(call.query.maxResults);
     const nextToken = readNextToken(call.query.nextToken);
-    const page = await services.scramSecrets.list(call.context, call.params.clusterArn!, maxResults, nextToken);
+    const clusterArn = call.params.clusterArn!;
+    const page = await services.scramSecrets.list(call.context, clusterArn, maxResults, nextToken);
     return { body: page };
   },
 };
@@ -22,9 +23,8 @@ export const batchAssociateScramSecret: RestOperation = {
   path: PATH,
   async handle(services: Services, call: RestCall) {
     const secretArnList = readSecretArnList(call.body);
-    return {
-      body: await services.scramSecrets.associate(call.context, call.params.clusterArn!, secretArnList),
-    };
+    const clusterArn = call.params.clusterArn!;
+    return { body: await services.scramSecrets.associate(call.context, clusterArn, secretArnList) };
   },
 };
 
@@ -34,15 +34,17 @@ export const batchDisassociateScramSecret: RestOperation = {
   path: PATH,
   async handle(services: Services, call: RestCall) {
     const secretArnList = readSecretArnList(call.body);
+    const clusterArn = call.params.clusterArn!;
     return {
-      body: await services.scramSecrets.disassociate(call.context, call.params.clusterArn!, secretArnList),
+      body: await services.scramSecrets.disassociate(call.context, clusterArn, secretArnList),
     };
   },
 };
 
 export function readMaxResults(value: string | string[] | undefined, max = 100): number {
   if (value === undefined) return max;
-  if (typeof value !== 'string' || !/^\d{1,4}$/.test(value) || Number(value) < 1 || Number(value) > max) {
+  const whole = typeof value === 'string' && /^\d{1,4}$/.test(value);
+  if (!whole || Number(value) < 1 || Number(value) > max) {
     throw badRequest(`maxResults must be a whole number from 1 to ${max}.`, 'maxResults');
   }
   return Number(value);
@@ -51,7 +53,10 @@ export function readMaxResults(value: string | string[] | undefined, max = 100):
 export function readNextToken(value: string | string[] | undefined): string | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'string' || value === '') {
-    throw badRequest('nextToken must be the nextToken of a previous response, unchanged.', 'nextToken');
+    throw badRequest(
+      'nextToken must be the nextToken of a previous response, unchanged.',
+      'nextToken',
+    );
   }
   return value;
 }
