@@ -73,7 +73,9 @@ export class ClusterService {
         .where('region', '=', scope.region)
         .where('name', '=', name)
         .executeTakeFirst();
-      if (taken) throw conflict(`A cluster named ${name} already exists: ${taken.arn}.`, 'clusterName');
+      if (taken) {
+        throw conflict(`A cluster named ${name} already exists: ${taken.arn}.`, 'clusterName');
+      }
       const now = Date.now();
       const row: ClusterTable = {
         arn: clusterArn(scope, name),
@@ -143,7 +145,11 @@ export class ClusterService {
       .limit(input.limit);
     if (input.afterArn) query = query.where('arn', '>', input.afterArn);
     if (input.nameFilter) {
-      query = query.where(sql<string>`substr(name, 1, ${input.nameFilter.length})`, '=', input.nameFilter);
+      query = query.where(
+        sql<string>`substr(name, 1, ${input.nameFilter.length})`,
+        '=',
+        input.nameFilter,
+      );
     }
     return (await query.execute()).map(toCluster);
   }
@@ -176,7 +182,8 @@ export class ClusterService {
       }
       if (cluster.state !== 'ACTIVE') {
         throw badRequest(
-          `The cluster is ${cluster.state}; its security settings can change only while it is ACTIVE.`,
+          `The cluster is ${cluster.state}; its security settings can change only while it ` +
+            'is ACTIVE.',
           'clusterArn',
         );
       }
@@ -204,7 +211,11 @@ export class ClusterService {
     });
   }
 
-  async updateTags(scope: Scope, arn: string, change: (tags: Record<string, string>) => Record<string, string>): Promise<void> {
+  async updateTags(
+    scope: Scope,
+    arn: string,
+    change: (tags: Record<string, string>) => Record<string, string>,
+  ): Promise<void> {
     await this.store.transaction(async (trx) => {
       const cluster = await this.findCluster(scope, arn, trx);
       await trx
@@ -230,10 +241,12 @@ function versionMismatch(cluster: Cluster): string {
 }
 
 function toCluster(row: ClusterTable): Cluster {
-  const transitionOver = row.transition_ends_at === null || Number(row.transition_ends_at) <= Date.now();
-  const state = (row.state === 'CREATING' || row.state === 'UPDATING') && transitionOver
-    ? 'ACTIVE'
-    : (row.state as ClusterState);
+  const transitionOver =
+    row.transition_ends_at === null || Number(row.transition_ends_at) <= Date.now();
+  const state =
+    (row.state === 'CREATING' || row.state === 'UPDATING') && transitionOver
+      ? 'ACTIVE'
+      : (row.state as ClusterState);
   return {
     arn: row.arn,
     name: row.name,
@@ -247,4 +260,3 @@ function toCluster(row: ClusterTable): Cluster {
     tags: JSON.parse(row.tags) as Record<string, string>,
   };
 }
-

@@ -128,14 +128,28 @@ export class KeyService {
         `Alias names that begin with 'alias/aws/' are reserved for AWS managed keys.`,
       );
     }
-    const key = await this.findKey(scope, targetKeyReference);
-    if (key.keyManager === 'AWS') {
-      throw jsonError('NotAuthorizedException', 'An alias cannot point to an AWS managed key.');
+    if (isAliasReference(targetKeyReference)) {
+      throw jsonError(
+        'ValidationException',
+        'TargetKeyId must be a key id or key ARN: an alias cannot point to another alias.',
+      );
     }
-    await this.insertAlias(scope, aliasName, key.keyId, this.store.db);
+    await this.store.transaction(async (trx) => {
+      const key = await this.findKey(scope, targetKeyReference, trx);
+      if (key.keyManager === 'AWS') {
+        throw jsonError('NotAuthorizedException', 'An alias cannot point to an AWS managed key.');
+      }
+      this.refuseIfPendingDeletion(key);
+      await this.insertAlias(scope, aliasName, key.keyId, trx);
+    });
   }
 
-  async listAliases(scope: Scope, limit: number, afterAlias?: string, keyId?: string): Promise<KeyAlias[]> {
+  async listAliases(
+    scope: Scope,
+    limit: number,
+    afterAlias?: string,
+    keyId?: string,
+  ): Promise<KeyAlias[]> {
     let query = this.store.db
       .selectFrom('kms_aliases')
       .selectAll()
@@ -166,9 +180,20 @@ export class KeyService {
     await this.setState(key, 'Disabled', null);
   }
 
-  async scheduleKeyDeletion(scope: Scope, keyReference: string, pendingWindowInDays: number): Promise<KmsKey> {
-    if (!Number.isInteger(pendingWindowInDays) || pendingWindowInDays < 7 || pendingWindowInDays > 30) {
-      throw jsonError('ValidationException', 'PendingWindowInDays must be a whole number from 7 to 30.');
+  async scheduleKeyDeletion(
+    scope: Scope,
+    keyReference: string,
+    pendingWindowInDays: number,
+  ): Promise<KmsKey> {
+    if (
+      !Number.isInteger(pendingWindowInDays) ||
+      pendingWindowInDays < 7 ||
+      pendingWindowInDays > 30
+    ) {
+      throw jsonError(
+        'ValidationException',
+        'PendingWindowInDays must be a whole number from 7 to 30.',
+      );
     }
     const key = await this.customerKey(scope, keyReference);
     this.refuseIfPendingDeletion(key);
@@ -195,7 +220,10 @@ export class KeyService {
     if (existing) return this.findKey(scope, existing, db);
     const key = await this.createKey(
       scope,
-      { description: 'Default key that protects my Secrets Manager data when no other key is defined' },
+      {
+        description:
+          'Default key that protects my Secrets Manager data when no other key is defined',
+      },
       'AWS',
       db,
     );
@@ -213,11 +241,19 @@ export class KeyService {
     return open(this.masterKey, Buffer.from(row.wrapped_material), key.arn);
   }
 
-  private async resolveKeyId(scope: Scope, reference: string, db: Executor): Promise<string | undefined> {
+  private async resolveKeyId(
+    scope: Scope,
+    reference: string,
+    db: Executor,
+  ): Promise<string | undefined> {
     const arn = parseArn(reference);
     let local = reference;
     if (arn) {
-      if (arn.service !== 'kms' || arn.accountId !== scope.accountId || arn.region !== scope.region) {
+      if (
+        arn.service !== 'kms' ||
+        arn.accountId !== scope.accountId ||
+        arn.region !== scope.region
+      ) {
         return undefined;
       }
       local = arn.resource;
@@ -234,7 +270,12 @@ export class KeyService {
     return alias?.target_key_id;
   }
 
-  private async insertAlias(scope: Scope, aliasName: string, keyId: string, db: Executor): Promise<void> {
+  private async insertAlias(
+    scope: Scope,
+    aliasName: string,
+    keyId: string,
+    db: Executor,
+  ): Promise<void> {
     const taken = await db
       .selectFrom('kms_aliases')
       .select('alias_name')
@@ -243,7 +284,10 @@ export class KeyService {
       .where('alias_name', '=', aliasName)
       .executeTakeFirst();
     if (taken) {
-      throw jsonError('AlreadyExistsException', `An alias with the name ${kmsAliasArn(scope, aliasName)} already exists`);
+      throw jsonError(
+        'AlreadyExistsException',
+        `An alias with the name ${kmsAliasArn(scope, aliasName)} already exists`,
+      );
     }
     await db
       .insertInto('kms_aliases')
@@ -261,7 +305,10 @@ export class KeyService {
   private async customerKey(scope: Scope, keyReference: string): Promise<KmsKey> {
     const key = await this.findKey(scope, keyReference);
     if (key.keyManager === 'AWS') {
-      throw jsonError('UnsupportedOperationException', `${key.arn} is an AWS managed key and cannot be changed.`);
+      throw jsonError(
+        'UnsupportedOperationException',
+        `${key.arn} is an AWS managed key and cannot be changed.`,
+      );
     }
     return key;
   }
@@ -279,6 +326,11 @@ export class KeyService {
       .where('key_id', '=', key.keyId)
       .execute();
   }
+}
+
+function isAliasReference(reference: string): boolean {
+  const arn = parseArn(reference);
+  return (arn ? arn.resource : reference).startsWith('alias/');
 }
 
 function toKey(row: KmsKeyTable): KmsKey {

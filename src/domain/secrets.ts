@@ -46,6 +46,15 @@ export interface SecretListFilter {
   values: string[];
 }
 
+export type SecretSortKey = 'created-date' | 'last-accessed-date' | 'last-changed-date' | 'name';
+
+const SORT_COLUMNS = {
+  'created-date': 'created_date',
+  'last-accessed-date': 'last_accessed_date',
+  'last-changed-date': 'last_changed_date',
+  name: 'name',
+} as const;
+
 /**
  * The built-in Secrets Manager: secrets, their versions and staging labels, values encrypted
  * under the KMS key each secret names (a fresh data key per version, wrapped by the key's
@@ -78,7 +87,7 @@ export class SecretService {
       await this.purgeExpired(scope, trx);
       const existing = await trx
         .selectFrom('secrets')
-        .select(['deleted_date'])
+        .selectAll()
         .where('account_id', '=', scope.accountId)
         .where('region', '=', scope.region)
         .where('name', '=', input.name)
@@ -92,7 +101,12 @@ export class SecretService {
         );
       }
       if (existing) {
-        throw jsonError('ResourceExistsException', `The operation failed because the secret ${input.name} already exists.`);
+        const retried = await this.retriedCreate(scope, toSecret(existing), input, trx);
+        if (retried) return retried;
+        throw jsonError(
+          'ResourceExistsException',
+          `The operation failed because the secret ${input.name} already exists.`,
+        );
       }
       if (input.kmsKeyId !== undefined) await this.usableKey(scope, input.kmsKeyId, trx);
 
@@ -120,6 +134,52 @@ export class SecretService {
     });
   }
 
+  /**
+   * A CreateSecret sent again with the same ClientRequestToken and value, as SDKs do when a
+   * response is lost, answers as the first one did instead of failing on the existing name.
+   */
+  private async retriedCreate(
+    scope: Scope,
+    secret: Secret,
+    input: { value?: SecretValue; clientRequestToken?: string },
+    trx: Executor,
+  ): Promise<{ secret: Secret; versionId: string } | undefined> {
+    const versionId = input.clientRequestToken;
+    if (versionId === undefined || input.value === undefined) return undefined;
+    const repeated = await this.repeatedVersion(scope, secret, versionId, input.value, trx);
+    return repeated === undefined ? undefined : { secret, versionId };
+  }
+
+  /**
+   * The staging labels of the version a ClientRequestToken already made, when a request
+   * repeats that token with the same value; the same token with another value is refused,
+   * because a version, once written, never changes.
+   */
+  private async repeatedVersion(
+    scope: Scope,
+    secret: Secret,
+    versionId: string,
+    value: SecretValue,
+    trx: Executor,
+  ): Promise<string[] | undefined> {
+    const existing = await trx
+      .selectFrom('secret_versions')
+      .select('stages')
+      .where('secret_arn', '=', secret.arn)
+      .where('version_id', '=', versionId)
+      .executeTakeFirst();
+    if (!existing) return undefined;
+    const stored = await this.getValue(scope, secret.arn, { versionId }, trx);
+    if (!sameValue(stored.value, value)) {
+      throw jsonError(
+        'ResourceExistsException',
+        `A version with ClientRequestToken ${versionId} already exists with a different ` +
+          'value. Use a new ClientRequestToken for a new value.',
+      );
+    }
+    return JSON.parse(existing.stages) as string[];
+  }
+
   /** A secret of this scope, by name, full ARN or ARN without its random suffix. */
   async findSecret(
     scope: Scope,
@@ -129,7 +189,10 @@ export class SecretService {
   ): Promise<Secret> {
     const row = await this.lookup(scope, secretId, db);
     if (!row || isExpired(row)) {
-      throw jsonError('ResourceNotFoundException', "Secrets Manager can't find the specified secret.");
+      throw jsonError(
+        'ResourceNotFoundException',
+        "Secrets Manager can't find the specified secret.",
+      );
     }
     if (row.deleted_date !== null && !options.allowDeleted) {
       throw jsonError(
@@ -173,8 +236,16 @@ export class SecretService {
           `${describeKeyState(key)}. Enable the key, then retry.`,
       );
     }
-    const dataKey = open(await this.keys.material(key, db), Buffer.from(row.wrapped_data_key), key.arn);
-    const plaintext = open(dataKey, Buffer.from(row.encrypted_value), `${secret.arn}/${row.version_id}`);
+    const dataKey = open(
+      await this.keys.material(key, db),
+      Buffer.from(row.wrapped_data_key),
+      key.arn,
+    );
+    const plaintext = open(
+      dataKey,
+      Buffer.from(row.encrypted_value),
+      `${secret.arn}/${row.version_id}`,
+    );
     const value: SecretValue =
       row.value_kind === 'binary'
         ? { kind: 'binary', value: plaintext }
@@ -207,23 +278,8 @@ export class SecretService {
       const secret = await this.findSecret(scope, secretId, {}, trx);
       const versionId = input.clientRequestToken ?? randomUUID();
       const stages = input.versionStages ?? [AWSCURRENT];
-      const existing = await trx
-        .selectFrom('secret_versions')
-        .select('stages')
-        .where('secret_arn', '=', secret.arn)
-        .where('version_id', '=', versionId)
-        .executeTakeFirst();
-      if (existing) {
-        const current = await this.getValue(scope, secret.arn, { versionId }, trx);
-        if (!sameValue(current.value, input.value)) {
-          throw jsonError(
-            'ResourceExistsException',
-            `A version with ClientRequestToken ${versionId} already exists with a different ` +
-              'value. Use a new ClientRequestToken for a new value.',
-          );
-        }
-        return { secret, versionId, stages: JSON.parse(existing.stages) as string[] };
-      }
+      const repeated = await this.repeatedVersion(scope, secret, versionId, input.value, trx);
+      if (repeated) return { secret, versionId, stages: repeated };
       await this.addVersion(secret, versionId, input.value, stages, trx);
       await trx
         .updateTable('secrets')
@@ -237,7 +293,12 @@ export class SecretService {
   async updateSecret(
     scope: Scope,
     secretId: string,
-    input: { description?: string; kmsKeyId?: string; value?: SecretValue; clientRequestToken?: string },
+    input: {
+      description?: string;
+      kmsKeyId?: string;
+      value?: SecretValue;
+      clientRequestToken?: string;
+    },
   ): Promise<{ secret: Secret; versionId?: string }> {
     return this.store.transaction(async (trx) => {
       const secret = await this.findSecret(scope, secretId, {}, trx);
@@ -249,6 +310,9 @@ export class SecretService {
       const updated = { ...secret, kmsKeyId: input.kmsKeyId ?? secret.kmsKeyId };
       if (!input.value) return { secret: updated };
       const versionId = input.clientRequestToken ?? randomUUID();
+      if (await this.repeatedVersion(scope, secret, versionId, input.value, trx)) {
+        return { secret: updated, versionId };
+      }
       await this.addVersion(updated, versionId, input.value, [AWSCURRENT], trx);
       return { secret: updated, versionId };
     });
@@ -262,12 +326,15 @@ export class SecretService {
     if (input.recoveryWindowInDays !== undefined && input.forceDeleteWithoutRecovery) {
       throw jsonError(
         'InvalidParameterException',
-        'You can\'t use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.',
+        "You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.",
       );
     }
     const days = input.recoveryWindowInDays ?? 30;
     if (!Number.isInteger(days) || days < 7 || days > 30) {
-      throw jsonError('InvalidParameterException', 'RecoveryWindowInDays must be a whole number from 7 to 30.');
+      throw jsonError(
+        'InvalidParameterException',
+        'RecoveryWindowInDays must be a whole number from 7 to 30.',
+      );
     }
     return this.store.transaction(async (trx) => {
       const secret = await this.findSecret(scope, secretId, { allowDeleted: true }, trx);
@@ -282,32 +349,48 @@ export class SecretService {
         );
       }
       const deletionDate = Date.now() + days * DAY_MS;
-      await trx.updateTable('secrets').set({ deleted_date: deletionDate }).where('arn', '=', secret.arn).execute();
+      await trx
+        .updateTable('secrets')
+        .set({ deleted_date: deletionDate })
+        .where('arn', '=', secret.arn)
+        .execute();
       return { secret, deletionDate };
     });
   }
 
   async restoreSecret(scope: Scope, secretId: string): Promise<Secret> {
     const secret = await this.findSecret(scope, secretId, { allowDeleted: true });
-    await this.store.db.updateTable('secrets').set({ deleted_date: null }).where('arn', '=', secret.arn).execute();
+    await this.store.db
+      .updateTable('secrets')
+      .set({ deleted_date: null })
+      .where('arn', '=', secret.arn)
+      .execute();
     return { ...secret, deletedDate: null };
   }
 
   async listSecrets(
     scope: Scope,
-    input: { filters: SecretListFilter[]; includePlannedDeletion: boolean; descending: boolean },
+    input: {
+      filters: SecretListFilter[];
+      includePlannedDeletion: boolean;
+      descending: boolean;
+      sortBy?: SecretSortKey;
+    },
   ): Promise<Secret[]> {
     await this.purgeExpired(scope, this.store.db);
+    const direction = input.descending ? 'desc' : 'asc';
     let query = this.store.db
       .selectFrom('secrets')
       .selectAll()
       .where('account_id', '=', scope.accountId)
       .where('region', '=', scope.region)
-      .orderBy('created_date', input.descending ? 'desc' : 'asc')
-      .orderBy('arn', input.descending ? 'desc' : 'asc');
+      .orderBy(SORT_COLUMNS[input.sortBy ?? 'created-date'], direction)
+      .orderBy('arn', direction);
     if (!input.includePlannedDeletion) query = query.where('deleted_date', 'is', null);
     const secrets = (await query.execute()).map(toSecret);
-    return secrets.filter((secret) => input.filters.every((filter) => matchesFilter(secret, filter)));
+    return secrets.filter((secret) =>
+      input.filters.every((filter) => matchesFilter(secret, filter)),
+    );
   }
 
   async setResourcePolicy(scope: Scope, secretId: string, policy: string | null): Promise<Secret> {
@@ -342,12 +425,16 @@ export class SecretService {
     try {
       key = await this.keys.findKey(scope, reference, db);
     } catch {
-      throw jsonError('InvalidParameterException', `The KMS key ${reference} does not exist in this account and region.`);
+      throw jsonError(
+        'InvalidParameterException',
+        `The KMS key ${reference} does not exist in this account and region.`,
+      );
     }
     if (key.keyState !== 'Enabled') {
       throw jsonError(
         'EncryptionFailure',
-        `Secrets Manager can't encrypt with the KMS key ${key.arn}: it is ${describeKeyState(key)}.`,
+        `Secrets Manager can't encrypt with the KMS key ${key.arn}: it is ` +
+          `${describeKeyState(key)}.`,
       );
     }
     return key;
@@ -364,7 +451,8 @@ export class SecretService {
     if (key.keyState !== 'Enabled') {
       throw jsonError(
         'EncryptionFailure',
-        `Secrets Manager can't encrypt with the KMS key ${key.arn}: it is ${describeKeyState(key)}.`,
+        `Secrets Manager can't encrypt with the KMS key ${key.arn}: it is ` +
+          `${describeKeyState(key)}.`,
       );
     }
     const dataKey = newKey();
@@ -390,7 +478,12 @@ export class SecretService {
     const versions = await this.versions(secret, trx);
     for (const version of versions) {
       if (stage === AWSCURRENT && version.stages.includes(AWSPREVIOUS)) {
-        await this.writeStages(secret, version.versionId, version.stages.filter((s) => s !== AWSPREVIOUS), trx);
+        await this.writeStages(
+          secret,
+          version.versionId,
+          version.stages.filter((s) => s !== AWSPREVIOUS),
+          trx,
+        );
       }
     }
     for (const version of versions) {
@@ -401,7 +494,12 @@ export class SecretService {
     }
   }
 
-  private async writeStages(secret: Secret, versionId: string, stages: string[], trx: Executor): Promise<void> {
+  private async writeStages(
+    secret: Secret,
+    versionId: string,
+    stages: string[],
+    trx: Executor,
+  ): Promise<void> {
     await trx
       .updateTable('secret_versions')
       .set({ stages: JSON.stringify(stages) })
@@ -415,7 +513,11 @@ export class SecretService {
     selector: { versionId?: string; versionStage?: string },
     db: Executor,
   ): Promise<SecretVersionTable> {
-    const rows = await db.selectFrom('secret_versions').selectAll().where('secret_arn', '=', secret.arn).execute();
+    const rows = await db
+      .selectFrom('secret_versions')
+      .selectAll()
+      .where('secret_arn', '=', secret.arn)
+      .execute();
     const stage = selector.versionStage ?? (selector.versionId ? undefined : AWSCURRENT);
     const row = rows.find(
       (candidate) =>
@@ -432,7 +534,11 @@ export class SecretService {
     return row;
   }
 
-  private async lookup(scope: Scope, secretId: string, db: Executor): Promise<SecretTable | undefined> {
+  private async lookup(
+    scope: Scope,
+    secretId: string,
+    db: Executor,
+  ): Promise<SecretTable | undefined> {
     const base = db
       .selectFrom('secrets')
       .selectAll()
@@ -477,23 +583,40 @@ function sameValue(a: SecretValue, b: SecretValue): boolean {
   return a.kind === 'string' ? a.value === b.value : a.value.equals(b.value as Buffer);
 }
 
+/**
+ * Secrets Manager's filter rules: every key is a prefix match; description and `all` ignore
+ * case, the others do not; `all` splits the value into words and looks for each in every
+ * attribute; a value starting with `!` excludes what it matches.
+ */
 function matchesFilter(secret: Secret, filter: SecretListFilter): boolean {
   const fields: Record<string, string[]> = {
     name: [secret.name],
-    description: [secret.description ?? ''],
+    description: secret.description === null ? [] : [secret.description],
     'tag-key': secret.tags.map((tag) => tag.Key),
     'tag-value': secret.tags.map((tag) => tag.Value),
     'primary-region': [secret.region],
     'owning-service': [],
   };
-  const candidates =
-    filter.key === 'all' ? Object.values(fields).flat() : (fields[filter.key] ?? []);
+  const everyField = filter.key === 'all';
+  const ignoreCase = everyField || filter.key === 'description';
+  const fold = (text: string): string => (ignoreCase ? text.toLowerCase() : text);
+  const candidates = (
+    everyField ? Object.values(fields).flat().flatMap(wordsAndWhole) : (fields[filter.key] ?? [])
+  ).map(fold);
+  const matches = (value: string): boolean => {
+    const terms = everyField ? value.split(/\s+/).filter((term) => term !== '') : [value];
+    return terms.every((term) => candidates.some((candidate) => candidate.startsWith(fold(term))));
+  };
   const positive = filter.values.filter((value) => !value.startsWith('!'));
-  const negative = filter.values.filter((value) => value.startsWith('!')).map((value) => value.slice(1));
-  const matches = (prefix: string): boolean =>
-    candidates.some((candidate) => candidate.toLowerCase().startsWith(prefix.toLowerCase()));
+  const negative = filter.values
+    .filter((value) => value.startsWith('!'))
+    .map((value) => value.slice(1));
   if (negative.some(matches)) return false;
   return positive.length === 0 || positive.some(matches);
+}
+
+function wordsAndWhole(text: string): string[] {
+  return [text, ...text.split(/[^A-Za-z0-9]+/).filter((word) => word !== '' && word !== text)];
 }
 
 function toSecret(row: SecretTable): Secret {

@@ -24,10 +24,12 @@ const clientAuthentication = z
 const provisionedFields = {
   kafkaVersion: z.string().min(1).max(128),
   numberOfBrokerNodes: z.number().int().min(1).max(15),
-  brokerNodeGroupInfo: z.object({
-    clientSubnets: z.array(z.string()),
-    instanceType: z.string().min(5).max(32),
-  }).passthrough(),
+  brokerNodeGroupInfo: z
+    .object({
+      clientSubnets: z.array(z.string()),
+      instanceType: z.string().min(5).max(32),
+    })
+    .passthrough(),
   clientAuthentication,
   encryptionInfo: record.optional(),
   enhancedMonitoring: z.string().optional(),
@@ -37,7 +39,11 @@ const provisionedFields = {
   storageMode: z.string().optional(),
 };
 
-const createClusterBody = z.object({ clusterName: z.string().min(1).max(64), tags, ...provisionedFields });
+const createClusterBody = z.object({
+  clusterName: z.string().min(1).max(64),
+  tags,
+  ...provisionedFields,
+});
 const createClusterV2Body = z.object({
   clusterName: z.string().min(1).max(64),
   tags,
@@ -50,7 +56,11 @@ export const createCluster: RestOperation = {
   method: 'POST',
   path: '/v1/clusters',
   async handle(services: Services, call: RestCall) {
-    const { clusterName, tags: clusterTags, ...definition } = parseRestInput(createClusterBody, call.body ?? {});
+    const {
+      clusterName,
+      tags: clusterTags,
+      ...definition
+    } = parseRestInput(createClusterBody, call.body ?? {});
     const cluster = await services.clusters.createCluster(
       call.context,
       clusterName,
@@ -143,7 +153,11 @@ export const deleteCluster: RestOperation = {
     if (currentVersion !== undefined && typeof currentVersion !== 'string') {
       throw badRequest('currentVersion must be given once.', 'currentVersion');
     }
-    const cluster = await services.clusters.deleteCluster(call.context, call.params.clusterArn!, currentVersion);
+    const cluster = await services.clusters.deleteCluster(
+      call.context,
+      call.params.clusterArn!,
+      currentVersion,
+    );
     return { body: { clusterArn: cluster.arn, state: 'DELETING' } };
   },
 };
@@ -179,13 +193,22 @@ export const updateSecurity: RestOperation = {
   },
 };
 
-async function listPage(services: Services, call: RestCall): Promise<{ clusters: Cluster[]; nextToken?: string }> {
+async function listPage(
+  services: Services,
+  call: RestCall,
+): Promise<{ clusters: Cluster[]; nextToken?: string }> {
   const limit = readMaxResults(call.query.maxResults);
   const token = readNextToken(call.query.nextToken);
-  const nameFilter = typeof call.query.clusterNameFilter === 'string' ? call.query.clusterNameFilter : undefined;
+  const nameFilter =
+    typeof call.query.clusterNameFilter === 'string' ? call.query.clusterNameFilter : undefined;
   const listing = `clusters:${call.context.accountId}:${call.context.region}:${nameFilter ?? ''}`;
-  const afterArn = token === undefined ? undefined : services.tokens.read(listing, token, 'nextToken');
-  const clusters = await services.clusters.listClusters(call.context, { nameFilter, afterArn, limit: limit + 1 });
+  const afterArn =
+    token === undefined ? undefined : services.tokens.read(listing, token, 'nextToken');
+  const clusters = await services.clusters.listClusters(call.context, {
+    nameFilter,
+    afterArn,
+    limit: limit + 1,
+  });
   if (clusters.length <= limit) return { clusters };
   const page = clusters.slice(0, limit);
   return { clusters: page, nextToken: services.tokens.issue(listing, page[page.length - 1]!.arn) };
@@ -213,8 +236,17 @@ function clusterInfo(cluster: Cluster): Record<string, unknown> {
 }
 
 function clusterV2(cluster: Cluster): Record<string, unknown> {
-  const { brokerNodeGroupInfo, clientAuthentication: auth, currentBrokerSoftwareInfo, encryptionInfo,
-    enhancedMonitoring, openMonitoring, loggingInfo, numberOfBrokerNodes, storageMode } = clusterInfo(cluster);
+  const {
+    brokerNodeGroupInfo,
+    clientAuthentication: auth,
+    currentBrokerSoftwareInfo,
+    encryptionInfo,
+    enhancedMonitoring,
+    openMonitoring,
+    loggingInfo,
+    numberOfBrokerNodes,
+    storageMode,
+  } = clusterInfo(cluster);
   return {
     clusterArn: cluster.arn,
     clusterName: cluster.name,
@@ -243,10 +275,11 @@ function clusterV2(cluster: Cluster): Record<string, unknown> {
  */
 function bootstrapBrokers(cluster: Cluster): Record<string, string> {
   const id = cluster.arn.split('/')[2]!.slice(0, 6);
+  const domain = `${cluster.name.toLowerCase()}.${id}.c1.kafka.${cluster.region}.amazonaws.com`;
   const hosts = (port: number): string =>
     Array.from(
       { length: Math.min(cluster.definition.numberOfBrokerNodes, 3) },
-      (_, index) => `b-${index + 1}.${cluster.name.toLowerCase()}.${id}.c1.kafka.${cluster.region}.amazonaws.com:${port}`,
+      (_, index) => `b-${index + 1}.${domain}:${port}`,
     ).join(',');
   const brokers: Record<string, string> = {};
   const auth = cluster.definition.clientAuthentication;

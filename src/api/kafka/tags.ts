@@ -24,7 +24,10 @@ export const tagResource: RestOperation = {
   path: PATH,
   async handle(services: Services, call: RestCall) {
     const { tags } = parseRestInput(tagBody, call.body ?? {});
-    await services.clusters.updateTags(call.context, call.params.resourceArn!, (current) => ({ ...current, ...tags }));
+    await services.clusters.updateTags(call.context, call.params.resourceArn!, (current) => ({
+      ...current,
+      ...tags,
+    }));
     return { statusCode: 204 };
   },
 };
@@ -36,7 +39,9 @@ export const untagResource: RestOperation = {
   async handle(services: Services, call: RestCall) {
     const raw = call.query.tagKeys;
     const tagKeys = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
-    if (tagKeys.length === 0) throw badRequest('tagKeys must name at least one tag key.', 'tagKeys');
+    if (tagKeys.length === 0) {
+      throw badRequest('tagKeys must name at least one tag key.', 'tagKeys');
+    }
     await services.clusters.updateTags(call.context, call.params.resourceArn!, (current) =>
       Object.fromEntries(Object.entries(current).filter(([key]) => !tagKeys.includes(key))),
     );

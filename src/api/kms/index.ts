@@ -29,24 +29,33 @@ function keyMetadata(key: KmsKey): Record<string, unknown> {
   };
 }
 
-function readMarker(services: Services, listing: string, value: string | undefined): string | undefined {
+function readMarker(
+  services: Services,
+  listing: string,
+  value: string | undefined,
+): string | undefined {
   if (value === undefined) return undefined;
   try {
     return services.tokens.read(listing, value, 'Marker');
   } catch {
-    throw jsonError('InvalidMarkerException', 'The Marker is not valid. Pass the NextMarker of the previous response.');
+    throw jsonError(
+      'InvalidMarkerException',
+      'The Marker is not valid. Pass the NextMarker of the previous response.',
+    );
   }
 }
 
 const createKey: JsonOperation = async (services, context, body) => {
   const input = parseJsonInput(
-    z.object({
-      Description: z.string().max(8192).optional(),
-      KeyUsage: z.string().optional(),
-      KeySpec: z.string().optional(),
-      CustomerMasterKeySpec: z.string().optional(),
-      Tags: z.array(z.object({ TagKey: z.string(), TagValue: z.string() })).optional(),
-    }).passthrough(),
+    z
+      .object({
+        Description: z.string().max(8192).optional(),
+        KeyUsage: z.string().optional(),
+        KeySpec: z.string().optional(),
+        CustomerMasterKeySpec: z.string().optional(),
+        Tags: z.array(z.object({ TagKey: z.string(), TagValue: z.string() })).optional(),
+      })
+      .passthrough(),
     body,
   );
   const key = await services.keys.createKey(context, {
@@ -67,24 +76,36 @@ const listKeys: JsonOperation = async (services, context, body) => {
   const input = parseJsonInput(z.object({ Limit: limit, Marker: marker }), body);
   const listing = `kms-keys:${context.accountId}:${context.region}`;
   const pageSize = input.Limit ?? 100;
-  const keys = await services.keys.listKeys(context, pageSize + 1, readMarker(services, listing, input.Marker));
+  const keys = await services.keys.listKeys(
+    context,
+    pageSize + 1,
+    readMarker(services, listing, input.Marker),
+  );
   const page = keys.slice(0, pageSize);
   const truncated = keys.length > pageSize;
   return {
     Keys: page.map((key) => ({ KeyId: key.keyId, KeyArn: key.arn })),
     Truncated: truncated,
-    NextMarker: truncated ? services.tokens.issue(listing, page[page.length - 1]!.keyId) : undefined,
+    NextMarker: truncated
+      ? services.tokens.issue(listing, page[page.length - 1]!.keyId)
+      : undefined,
   };
 };
 
 const createAlias: JsonOperation = async (services, context, body) => {
-  const input = parseJsonInput(z.object({ AliasName: z.string().min(1).max(256), TargetKeyId: keyId }), body);
+  const input = parseJsonInput(
+    z.object({ AliasName: z.string().min(1).max(256), TargetKeyId: keyId }),
+    body,
+  );
   await services.keys.createAlias(context, input.AliasName, input.TargetKeyId);
   return {};
 };
 
 const listAliases: JsonOperation = async (services, context, body) => {
-  const input = parseJsonInput(z.object({ KeyId: keyId.optional(), Limit: limit, Marker: marker }), body);
+  const input = parseJsonInput(
+    z.object({ KeyId: keyId.optional(), Limit: limit, Marker: marker }),
+    body,
+  );
   const listing = `kms-aliases:${context.accountId}:${context.region}:${input.KeyId ?? ''}`;
   const pageSize = input.Limit ?? 100;
   const aliases = await services.keys.listAliases(
@@ -103,7 +124,9 @@ const listAliases: JsonOperation = async (services, context, body) => {
       CreationDate: alias.creationDate / 1000,
     })),
     Truncated: truncated,
-    NextMarker: truncated ? services.tokens.issue(listing, page[page.length - 1]!.aliasName) : undefined,
+    NextMarker: truncated
+      ? services.tokens.issue(listing, page[page.length - 1]!.aliasName)
+      : undefined,
   };
 };
 
@@ -120,8 +143,15 @@ const disableKey: JsonOperation = async (services, context, body) => {
 };
 
 const scheduleKeyDeletion: JsonOperation = async (services, context, body) => {
-  const input = parseJsonInput(z.object({ KeyId: keyId, PendingWindowInDays: z.number().optional() }), body);
-  const key = await services.keys.scheduleKeyDeletion(context, input.KeyId, input.PendingWindowInDays ?? 30);
+  const input = parseJsonInput(
+    z.object({ KeyId: keyId, PendingWindowInDays: z.number().optional() }),
+    body,
+  );
+  const key = await services.keys.scheduleKeyDeletion(
+    context,
+    input.KeyId,
+    input.PendingWindowInDays ?? 30,
+  );
   return {
     KeyId: key.arn,
     DeletionDate: key.deletionDate! / 1000,

@@ -14,7 +14,10 @@ const value = {
   SecretBinary: z.string().optional(),
 };
 
-function secretValue(input: { SecretString?: string; SecretBinary?: string }): SecretValue | undefined {
+function secretValue(input: {
+  SecretString?: string;
+  SecretBinary?: string;
+}): SecretValue | undefined {
   if (input.SecretString !== undefined && input.SecretBinary !== undefined) {
     throw jsonError(
       'InvalidParameterException',
@@ -22,7 +25,9 @@ function secretValue(input: { SecretString?: string; SecretBinary?: string }): S
     );
   }
   if (input.SecretString !== undefined) return { kind: 'string', value: input.SecretString };
-  if (input.SecretBinary !== undefined) return { kind: 'binary', value: Buffer.from(input.SecretBinary, 'base64') };
+  if (input.SecretBinary !== undefined) {
+    return { kind: 'binary', value: Buffer.from(input.SecretBinary, 'base64') };
+  }
   return undefined;
 }
 
@@ -37,14 +42,16 @@ function seconds(ms: number | null): number | undefined {
 
 const createSecret: JsonOperation = async (services, context, body) => {
   const input = parse(
-    z.object({
-      Name: z.string().min(1).max(512),
-      ClientRequestToken: token,
-      Description: z.string().max(2048).optional(),
-      KmsKeyId: z.string().min(1).max(2048).optional(),
-      Tags: tagList.optional(),
-      ...value,
-    }).passthrough(),
+    z
+      .object({
+        Name: z.string().min(1).max(512),
+        ClientRequestToken: token,
+        Description: z.string().max(2048).optional(),
+        KmsKeyId: z.string().min(1).max(2048).optional(),
+        Tags: tagList.optional(),
+        ...value,
+      })
+      .passthrough(),
     body,
   );
   const { secret, versionId } = await services.secrets.createSecret(context, {
@@ -64,9 +71,16 @@ const describeSecret: JsonOperation = async (services, context, body) => {
   return describe(services, context, secret);
 };
 
-async function describe(services: Services, context: RequestContext, secret: Secret): Promise<Record<string, unknown>> {
+async function describe(
+  services: Services,
+  context: RequestContext,
+  secret: Secret,
+): Promise<Record<string, unknown>> {
   const versions = await services.secrets.versions(secret);
-  const key = secret.kmsKeyId === null ? undefined : await services.keys.findKey(context, secret.kmsKeyId).catch(() => undefined);
+  const key =
+    secret.kmsKeyId === null
+      ? undefined
+      : await services.keys.findKey(context, secret.kmsKeyId).catch(() => undefined);
   return {
     ARN: secret.arn,
     Name: secret.name,
@@ -79,7 +93,9 @@ async function describe(services: Services, context: RequestContext, secret: Sec
     DeletedDate: seconds(secret.deletedDate),
     Tags: secret.tags,
     VersionIdsToStages: Object.fromEntries(
-      versions.filter((version) => version.stages.length > 0).map((version) => [version.versionId, version.stages]),
+      versions
+        .filter((version) => version.stages.length > 0)
+        .map((version) => [version.versionId, version.stages]),
     ),
     PrimaryRegion: secret.region,
   };
@@ -87,10 +103,18 @@ async function describe(services: Services, context: RequestContext, secret: Sec
 
 const getSecretValue: JsonOperation = async (services, context, body) => {
   const input = parse(
-    z.object({ SecretId: secretId, VersionId: z.string().min(32).max(64).optional(), VersionStage: z.string().min(1).max(256).optional() }),
+    z.object({
+      SecretId: secretId,
+      VersionId: z.string().min(32).max(64).optional(),
+      VersionStage: z.string().min(1).max(256).optional(),
+    }),
     body,
   );
-  const { secret, version, value: secretValue } = await services.secrets.getValue(context, input.SecretId, {
+  const {
+    secret,
+    version,
+    value: secretValue,
+  } = await services.secrets.getValue(context, input.SecretId, {
     versionId: input.VersionId,
     versionStage: input.VersionStage,
   });
@@ -109,19 +133,32 @@ const getSecretValue: JsonOperation = async (services, context, body) => {
 
 const putSecretValue: JsonOperation = async (services, context, body) => {
   const input = parse(
-    z.object({ SecretId: secretId, ClientRequestToken: token, VersionStages: z.array(z.string().min(1).max(256)).min(1).max(20).optional(), ...value }),
+    z.object({
+      SecretId: secretId,
+      ClientRequestToken: token,
+      VersionStages: z.array(z.string().min(1).max(256)).min(1).max(20).optional(),
+      ...value,
+    }),
     body,
   );
   const newValue = secretValue(input);
   if (!newValue) {
-    throw jsonError('InvalidRequestException', 'You must provide either SecretString or SecretBinary.');
+    throw jsonError(
+      'InvalidRequestException',
+      'You must provide either SecretString or SecretBinary.',
+    );
   }
   const result = await services.secrets.putValue(context, input.SecretId, {
     value: newValue,
     clientRequestToken: input.ClientRequestToken,
     versionStages: input.VersionStages,
   });
-  return { ARN: result.secret.arn, Name: result.secret.name, VersionId: result.versionId, VersionStages: result.stages };
+  return {
+    ARN: result.secret.arn,
+    Name: result.secret.name,
+    VersionId: result.versionId,
+    VersionStages: result.stages,
+  };
 };
 
 const updateSecret: JsonOperation = async (services, context, body) => {
@@ -166,36 +203,69 @@ const restoreSecret: JsonOperation = async (services, context, body) => {
   return { ARN: secret.arn, Name: secret.name };
 };
 
-const filterKeys = ['description', 'name', 'tag-key', 'tag-value', 'primary-region', 'owning-service', 'all'] as const;
+const filterKeys = [
+  'description',
+  'name',
+  'tag-key',
+  'tag-value',
+  'primary-region',
+  'owning-service',
+  'all',
+] as const;
 
 const listSecrets: JsonOperation = async (services, context, body) => {
   const input = parse(
     z.object({
       MaxResults: z.number().int().min(1).max(100).optional(),
       NextToken: z.string().min(1).max(4096).optional(),
-      Filters: z.array(z.object({ Key: z.enum(filterKeys), Values: z.array(z.string().min(1).max(512)).min(1).max(10) })).max(10).optional(),
+      Filters: z
+        .array(
+          z.object({
+            Key: z.enum(filterKeys),
+            Values: z.array(z.string().min(1).max(512)).min(1).max(10),
+          }),
+        )
+        .max(10)
+        .optional(),
       SortOrder: z.enum(['asc', 'desc']).optional(),
+      SortBy: z
+        .enum(['created-date', 'last-accessed-date', 'last-changed-date', 'name'])
+        .optional(),
       IncludePlannedDeletion: z.boolean().optional(),
     }),
     body,
   );
-  const filters = (input.Filters ?? []).map((filter) => ({ key: filter.Key, values: filter.Values }));
+  const filters = (input.Filters ?? []).map((filter) => ({
+    key: filter.Key,
+    values: filter.Values,
+  }));
   const all = await services.secrets.listSecrets(context, {
     filters,
     includePlannedDeletion: input.IncludePlannedDeletion ?? false,
     descending: input.SortOrder === 'desc',
+    sortBy: input.SortBy,
   });
-  const listing = `secrets:${context.accountId}:${context.region}:${JSON.stringify([filters, input.SortOrder, input.IncludePlannedDeletion])}`;
+  const query = [filters, input.SortOrder, input.SortBy, input.IncludePlannedDeletion];
+  const listing = `secrets:${context.accountId}:${context.region}:${JSON.stringify(query)}`;
   const start = input.NextToken === undefined ? 0 : readOffset(services, listing, input.NextToken);
   const limit = input.MaxResults ?? 100;
   const page = all.slice(start, start + limit);
-  const entries = await Promise.all(page.map(async (secret) => {
-    const described = await describe(services, context, secret);
-    return { ...described, SecretVersionsToStages: described.VersionIdsToStages, VersionIdsToStages: undefined };
-  }));
+  const entries = await Promise.all(
+    page.map(async (secret) => {
+      const described = await describe(services, context, secret);
+      return {
+        ...described,
+        SecretVersionsToStages: described.VersionIdsToStages,
+        VersionIdsToStages: undefined,
+      };
+    }),
+  );
   return {
     SecretList: entries,
-    NextToken: start + limit < all.length ? services.tokens.issue(listing, String(start + limit)) : undefined,
+    NextToken:
+      start + limit < all.length
+        ? services.tokens.issue(listing, String(start + limit))
+        : undefined,
   };
 };
 
@@ -227,7 +297,11 @@ const listSecretVersionIds: JsonOperation = async (services, context, body) => {
   const keys = new Map<string, string>();
   for (const version of versions) {
     if (!keys.has(version.keyId)) {
-      keys.set(version.keyId, (await services.keys.findKey(context, version.keyId).catch(() => undefined))?.arn ?? version.keyId);
+      keys.set(
+        version.keyId,
+        (await services.keys.findKey(context, version.keyId).catch(() => undefined))?.arn ??
+          version.keyId,
+      );
     }
   }
   return {
@@ -239,7 +313,10 @@ const listSecretVersionIds: JsonOperation = async (services, context, body) => {
       CreatedDate: seconds(version.createdDate),
       KmsKeyIds: [keys.get(version.keyId)],
     })),
-    NextToken: start + limit < versions.length ? services.tokens.issue(listing, String(start + limit)) : undefined,
+    NextToken:
+      start + limit < versions.length
+        ? services.tokens.issue(listing, String(start + limit))
+        : undefined,
   };
 };
 
@@ -251,7 +328,11 @@ const getResourcePolicy: JsonOperation = async (services, context, body) => {
 
 const putResourcePolicy: JsonOperation = async (services, context, body) => {
   const input = parse(
-    z.object({ SecretId: secretId, ResourcePolicy: z.string().min(1).max(20480), BlockPublicPolicy: z.boolean().optional() }),
+    z.object({
+      SecretId: secretId,
+      ResourcePolicy: z.string().min(1).max(20480),
+      BlockPublicPolicy: z.boolean().optional(),
+    }),
     body,
   );
   let policy: unknown;
@@ -261,9 +342,16 @@ const putResourcePolicy: JsonOperation = async (services, context, body) => {
     policy = undefined;
   }
   if (typeof policy !== 'object' || policy === null || !('Statement' in policy)) {
-    throw jsonError('MalformedPolicyDocumentException', 'The resource policy is not a JSON policy document with a Statement.');
+    throw jsonError(
+      'MalformedPolicyDocumentException',
+      'The resource policy is not a JSON policy document with a Statement.',
+    );
   }
-  const secret = await services.secrets.setResourcePolicy(context, input.SecretId, input.ResourcePolicy);
+  const secret = await services.secrets.setResourcePolicy(
+    context,
+    input.SecretId,
+    input.ResourcePolicy,
+  );
   return { ARN: secret.arn, Name: secret.name };
 };
 
@@ -283,7 +371,10 @@ const tagResource: JsonOperation = async (services, context, body) => {
 };
 
 const untagResource: JsonOperation = async (services, context, body) => {
-  const input = parse(z.object({ SecretId: secretId, TagKeys: z.array(z.string().min(1).max(128)) }), body);
+  const input = parse(
+    z.object({ SecretId: secretId, TagKeys: z.array(z.string().min(1).max(128)) }),
+    body,
+  );
   await services.secrets.setTags(context, input.SecretId, (current) =>
     current.filter((tag) => !input.TagKeys.includes(tag.Key)),
   );
