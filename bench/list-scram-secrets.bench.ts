@@ -1,0 +1,596 @@
+/**
+ * How fast the service answers ListScramSecrets (maxResults=100, first page) for a cluster
+ * with 1,000 associated secrets, compared with a bare `node:http` server that sends the very
+ * same response bytes: the ratio says how much of the budget the service spends on its own
+ * work (routing, authentication, SigV4 verification, SQL, JSON) rather than on HTTP.
+ *
+ * The service and the bare server each run as a child process, so that the load generator
+ * (autocannon, in this process) never shares their event loop. Everything listens on
+ * 127.0.0.1 only. The run prints a report and exits 0 whether or not the targets are met;
+ * it exits 1 only when the benchmark itself could not run.
+ *
+ * Optional environment:
+ *   BENCH_VERIFY_SIGNATURES=false    run the service without SigV4 verification (on by default,
+ *                                    as in every real deployment) to see what verification costs
+ *   BENCH_SERVICE_NODE_ARGS="..."    extra node flags for the service process, e.g.
+ *                                    "--cpu-prof --cpu-prof-dir=/tmp/scram-secrets-profile"
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent, request as httpRequest, type OutgoingHttpHeaders } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import {
+  BatchAssociateScramSecretCommand,
+  CreateClusterV2Command,
+  DescribeClusterV2Command,
+  KafkaClient,
+  ListScramSecretsCommand,
+} from '@aws-sdk/client-kafka';
+import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { Hash } from '@smithy/hash-node';
+import { SignatureV4 } from '@smithy/signature-v4';
+import autocannon from 'autocannon';
+
+import type { RecordedResponse } from './bare-http-server.js';
+
+const HOST = '127.0.0.1';
+const REGION = 'us-east-1';
+const ACCOUNT_ID = '111122223333';
+const ACCESS_KEY_ID = 'AKIABENCHMARK0000001';
+const SECRET_ACCESS_KEY = 'bench-secret-access-key-000001';
+
+const SECRET_COUNT = 1000;
+const BATCH_SIZE = 10;
+const PAGE_SIZE = 100;
+/** Enough parallel CreateSecret calls to keep the service busy during setup, not more. */
+const SETUP_CONCURRENCY = 16;
+
+const CONNECTIONS = 10;
+const WARMUP_SECONDS = 2;
+const MEASURE_SECONDS = 10;
+
+const TARGET_RATIO = 0.3;
+const TARGET_PEAK_RSS_MB = 150;
+
+/** The whole run must end well inside two minutes, even when something hangs. */
+const RUN_LIMIT_MS = 110_000;
+const START_LIMIT_MS = 15_000;
+const STOP_GRACE_MS = 5_000;
+/** Linux reports process CPU times in USER_HZ ticks, which is 100 on every architecture. */
+const USER_HZ = 100;
+
+const SERVICE_MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const BARE_SERVER_MAIN = fileURLToPath(new URL('./bare-http-server.js', import.meta.url));
+
+interface Child {
+  name: string;
+  process: ChildProcess;
+  /** The last few kilobytes it wrote, to explain a failure. */
+  output(): string;
+}
+
+interface SignedRequest {
+  /** Path and query, exactly as sent. */
+  target: string;
+  headers: Record<string, string>;
+}
+
+interface CapturedResponse {
+  statusCode: number;
+  rawHeaders: string[];
+  body: Buffer;
+}
+
+interface LoadResult {
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  serverCpuPercent: number | undefined;
+  loadGeneratorCpuPercent: number;
+}
+
+const children: Child[] = [];
+const tempDirs: string[] = [];
+
+async function main(): Promise<void> {
+  const workDir = mkdtempSync(join(tmpdir(), 'scram-secrets-bench-'));
+  tempDirs.push(workDir);
+  const verifySignatures = process.env.BENCH_VERIFY_SIGNATURES !== 'false';
+
+  const servicePort = await freePort();
+  const service = await startService(join(workDir, 'data'), servicePort, verifySignatures);
+  const serviceUrl = `http://${HOST}:${servicePort}`;
+
+  const setupStarted = Date.now();
+  const clusterArn = await seed(serviceUrl);
+  const setupSeconds = (Date.now() - setupStarted) / 1000;
+  const afterSetup = memoryMb(service.process.pid);
+
+  const request = await signListRequest(servicePort, clusterArn);
+  const recorded = await captureServiceResponse(servicePort, request);
+  const recordingPath = join(workDir, 'list-scram-secrets-response.json');
+  writeFileSync(recordingPath, JSON.stringify(toRecording(recorded)));
+  const bare = await startBareServer(recordingPath);
+  requireSameResponse(recorded, await send(bare.port, request));
+
+  const serviceLoad = await load(serviceUrl, request, service.process.pid);
+  const bareLoad = await load(`http://${HOST}:${bare.port}`, request, bare.child.process.pid);
+  const afterLoad = memoryMb(service.process.pid);
+
+  report({
+    verifySignatures,
+    setupSeconds,
+    responseBytes: recorded.body.length,
+    serviceLoad,
+    bareLoad,
+    serviceMemory: { afterSetup, afterLoad },
+  });
+}
+
+async function startService(
+  dataDir: string,
+  port: number,
+  verifySignatures: boolean,
+): Promise<Child> {
+  const nodeArgs = (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawnChild('service', [...nodeArgs, SERVICE_MAIN, 'serve'], {
+    PATH: process.env.PATH ?? '',
+    SCRAM_SECRETS_HOST: HOST,
+    SCRAM_SECRETS_PORT: String(port),
+    SCRAM_SECRETS_DATA_DIR: dataDir,
+    SCRAM_SECRETS_CREDENTIALS: `${ACCESS_KEY_ID}:${SECRET_ACCESS_KEY}:${ACCOUNT_ID}`,
+    SCRAM_SECRETS_LOG_LEVEL: 'warn',
+    SCRAM_SECRETS_CLUSTER_TRANSITION_SECONDS: '0',
+    SCRAM_SECRETS_VERIFY_SIGNATURES: String(verifySignatures),
+  });
+  await waitUntilListening(child, port);
+  return child;
+}
+
+async function startBareServer(recordingPath: string): Promise<{ child: Child; port: number }> {
+  const child = spawnChild('bare node:http server', [BARE_SERVER_MAIN, recordingPath], {
+    PATH: process.env.PATH ?? '',
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(startFailure(child, 'did not report its port')),
+      START_LIMIT_MS,
+    );
+    let pending = '';
+    child.process.stdout!.on('data', (chunk: Buffer) => {
+      pending += chunk.toString('utf8');
+      const line = pending.split('\n', 1)[0];
+      if (line === undefined || !pending.includes('\n')) return;
+      clearTimeout(timer);
+      resolve((JSON.parse(line) as { port: number }).port);
+    });
+    child.process.once('exit', () => reject(startFailure(child, 'exited before listening')));
+  });
+  return { child, port };
+}
+
+function spawnChild(name: string, args: string[], env: NodeJS.ProcessEnv): Child {
+  const spawned = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const keep = (chunk: Buffer): void => {
+    output = (output + chunk.toString('utf8')).slice(-4096);
+  };
+  spawned.stdout.on('data', keep);
+  spawned.stderr.on('data', keep);
+  const child: Child = { name, process: spawned, output: () => output };
+  children.push(child);
+  return child;
+}
+
+async function waitUntilListening(child: Child, port: number): Promise<void> {
+  const deadline = Date.now() + START_LIMIT_MS;
+  while (Date.now() < deadline) {
+    if (child.process.exitCode !== null) throw startFailure(child, 'exited before listening');
+    const answered = await send(port, { target: '/', headers: {} }).then(
+      () => true,
+      () => false,
+    );
+    if (answered) return;
+    await sleep(100);
+  }
+  throw startFailure(child, `did not listen on port ${port}`);
+}
+
+function startFailure(child: Child, what: string): Error {
+  return new Error(`The ${child.name} ${what}. Its output:\n${child.output() || '(none)'}`);
+}
+
+/** Stops every child (SIGTERM, then SIGKILL after a grace period) and removes temp dirs. */
+async function cleanUp(): Promise<void> {
+  await Promise.all(children.map((child) => stopChild(child)));
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+}
+
+async function stopChild(child: Child): Promise<void> {
+  const spawned = child.process;
+  if (spawned.exitCode !== null || spawned.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => spawned.once('exit', () => resolve()));
+  spawned.kill('SIGTERM');
+  const killTimer = setTimeout(() => spawned.kill('SIGKILL'), STOP_GRACE_MS);
+  await exited;
+  clearTimeout(killTimer);
+}
+
+function killAllNow(): void {
+  for (const child of children) {
+    if (child.process.exitCode === null && child.process.signalCode === null) {
+      child.process.kill('SIGKILL');
+    }
+  }
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+}
+
+async function freePort(): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, HOST, resolve);
+  });
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  if (typeof address !== 'object' || address === null) throw new Error('No free port on loopback.');
+  return address.port;
+}
+
+/** One KMS key, 1,000 secrets, a SCRAM cluster, and every secret associated with it. */
+async function seed(endpoint: string): Promise<string> {
+  const clientConfig = {
+    endpoint,
+    region: REGION,
+    credentials: { accessKeyId: ACCESS_KEY_ID, secretAccessKey: SECRET_ACCESS_KEY },
+    maxAttempts: 1,
+  };
+  const kms = new KMSClient(clientConfig);
+  const secretsManager = new SecretsManagerClient(clientConfig);
+  const kafka = new KafkaClient(clientConfig);
+  try {
+    const key = await kms.send(new CreateKeyCommand({ Description: 'scram-secrets benchmark' }));
+    const keyArn = key.KeyMetadata!.Arn!;
+    const secretArns = await createSecrets(secretsManager, keyArn);
+    const clusterArn = await createScramCluster(kafka);
+    await associateAll(kafka, clusterArn, secretArns);
+    return clusterArn;
+  } finally {
+    kms.destroy();
+    secretsManager.destroy();
+    kafka.destroy();
+  }
+}
+
+async function createSecrets(client: SecretsManagerClient, keyArn: string): Promise<string[]> {
+  const arns: string[] = new Array<string>(SECRET_COUNT);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < SECRET_COUNT) {
+      const index = next++;
+      const suffix = String(index).padStart(4, '0');
+      const created = await client.send(new CreateSecretCommand({
+        Name: `AmazonMSK_bench_${suffix}`,
+        KmsKeyId: keyArn,
+        SecretString: JSON.stringify({
+          username: `user-${suffix}`,
+          password: `password-${suffix}`,
+        }),
+      }));
+      arns[index] = created.ARN!;
+    }
+  };
+  await Promise.all(Array.from({ length: SETUP_CONCURRENCY }, worker));
+  return arns;
+}
+
+async function createScramCluster(client: KafkaClient): Promise<string> {
+  const created = await client.send(new CreateClusterV2Command({
+    ClusterName: 'scram-secrets-bench',
+    Provisioned: {
+      KafkaVersion: '3.6.0',
+      NumberOfBrokerNodes: 3,
+      BrokerNodeGroupInfo: {
+        ClientSubnets: ['subnet-1', 'subnet-2', 'subnet-3'],
+        InstanceType: 'kafka.m5.large',
+      },
+      ClientAuthentication: { Sasl: { Scram: { Enabled: true } } },
+    },
+  }));
+  const clusterArn = created.ClusterArn!;
+  const deadline = Date.now() + START_LIMIT_MS;
+  for (;;) {
+    const described = await client.send(new DescribeClusterV2Command({ ClusterArn: clusterArn }));
+    if (described.ClusterInfo?.State === 'ACTIVE') return clusterArn;
+    const state = described.ClusterInfo?.State;
+    if (Date.now() > deadline) throw new Error(`The cluster stayed ${state}.`);
+    await sleep(100);
+  }
+}
+
+async function associateAll(
+  client: KafkaClient,
+  clusterArn: string,
+  secretArns: string[],
+): Promise<void> {
+  for (let start = 0; start < secretArns.length; start += BATCH_SIZE) {
+    const result = await client.send(new BatchAssociateScramSecretCommand({
+      ClusterArn: clusterArn,
+      SecretArnList: secretArns.slice(start, start + BATCH_SIZE),
+    }));
+    const refused = result.UnprocessedScramSecrets?.[0];
+    if (refused) {
+      throw new Error(`A secret was not associated: ${refused.ErrorCode} ${refused.ErrorMessage}`);
+    }
+  }
+  const page = await client.send(
+    new ListScramSecretsCommand({ ClusterArn: clusterArn, MaxResults: PAGE_SIZE }),
+  );
+  if (page.SecretArnList?.length !== PAGE_SIZE || page.NextToken === undefined) {
+    const count = page.SecretArnList?.length;
+    throw new Error(`ListScramSecrets through the SDK returned ${count} ARNs.`);
+  }
+}
+
+/**
+ * Signs the one request every connection repeats, as the AWS SDK would send it. It is signed
+ * once, after setup, so that its X-Amz-Date is seconds old when the load starts and stays
+ * within the five minutes of clock skew a verifying server accepts.
+ */
+async function signListRequest(port: number, clusterArn: string): Promise<SignedRequest> {
+  const signer = new SignatureV4({
+    credentials: { accessKeyId: ACCESS_KEY_ID, secretAccessKey: SECRET_ACCESS_KEY },
+    region: REGION,
+    service: 'kafka',
+    sha256: Hash.bind(null, 'sha256'),
+  });
+  const path = `/v1/clusters/${encodeURIComponent(clusterArn)}/scram-secrets`;
+  const signed = await signer.sign({
+    method: 'GET',
+    protocol: 'http:',
+    hostname: HOST,
+    port,
+    path,
+    query: { maxResults: String(PAGE_SIZE) },
+    headers: { host: `${HOST}:${port}` },
+  });
+  return { target: `${path}?maxResults=${PAGE_SIZE}`, headers: signed.headers };
+}
+
+/** Checks that the service answers the signed request with a full first page. */
+async function captureServiceResponse(
+  port: number,
+  request: SignedRequest,
+): Promise<CapturedResponse> {
+  const response = await send(port, request);
+  const text = response.body.toString('utf8');
+  if (response.statusCode !== 200) {
+    throw new Error(`The signed ListScramSecrets request got ${response.statusCode}: ${text}`);
+  }
+  const page = JSON.parse(text) as { secretArnList?: string[]; nextToken?: string };
+  if (page.secretArnList?.length !== PAGE_SIZE || page.nextToken === undefined) {
+    throw new Error(`The signed request returned an unexpected page: ${text.slice(0, 200)}`);
+  }
+  return response;
+}
+
+function toRecording(response: CapturedResponse): RecordedResponse {
+  const headers: Array<[string, string]> = [];
+  for (let index = 0; index + 1 < response.rawHeaders.length; index += 2) {
+    headers.push([response.rawHeaders[index]!, response.rawHeaders[index + 1]!]);
+  }
+  return { statusCode: response.statusCode, headers, bodyBase64: response.body.toString('base64') };
+}
+
+/** The comparison is fair only if the bare server sends what the service sent, byte for byte. */
+function requireSameResponse(service: CapturedResponse, bare: CapturedResponse): void {
+  const sameHeaders = JSON.stringify(service.rawHeaders) === JSON.stringify(bare.rawHeaders);
+  if (service.statusCode !== bare.statusCode || !sameHeaders || !service.body.equals(bare.body)) {
+    throw new Error(
+      'The bare server does not reproduce the service response.\n' +
+        `service: ${service.statusCode} ${JSON.stringify(service.rawHeaders)}\n` +
+        `bare:    ${bare.statusCode} ${JSON.stringify(bare.rawHeaders)}`,
+    );
+  }
+}
+
+/** One request on a keep-alive connection, as autocannon's connections send it. */
+function send(port: number, request: SignedRequest): Promise<CapturedResponse> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const headers: OutgoingHttpHeaders = request.headers;
+  return new Promise<CapturedResponse>((resolve, reject) => {
+    const outgoing = httpRequest(
+      { host: HOST, port, method: 'GET', path: request.target, headers, agent },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () =>
+          resolve({
+            statusCode: response.statusCode ?? 0,
+            rawHeaders: response.rawHeaders,
+            body: Buffer.concat(chunks),
+          }),
+        );
+        response.on('error', reject);
+      },
+    );
+    outgoing.setTimeout(5_000, () => outgoing.destroy(new Error('The request timed out.')));
+    outgoing.on('error', reject);
+    outgoing.end();
+  }).finally(() => agent.destroy());
+}
+
+async function load(
+  baseUrl: string,
+  request: SignedRequest,
+  serverPid: number | undefined,
+): Promise<LoadResult> {
+  const options = {
+    url: `${baseUrl}${request.target}`,
+    method: 'GET',
+    headers: request.headers,
+    connections: CONNECTIONS,
+    timeout: 10,
+  };
+  requireClean(baseUrl, await autocannon({ ...options, duration: WARMUP_SECONDS }));
+
+  const serverCpuBefore = cpuSeconds(serverPid);
+  const ownCpuBefore = process.cpuUsage();
+  const result = await autocannon({ ...options, duration: MEASURE_SECONDS });
+  const ownCpu = process.cpuUsage(ownCpuBefore);
+  const serverCpuAfter = cpuSeconds(serverPid);
+  requireClean(baseUrl, result);
+
+  const seconds = result.duration;
+  return {
+    requestsPerSecond: result.requests.total / seconds,
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    serverCpuPercent:
+      serverCpuBefore === undefined || serverCpuAfter === undefined
+        ? undefined
+        : ((serverCpuAfter - serverCpuBefore) / seconds) * 100,
+    loadGeneratorCpuPercent: ((ownCpu.user + ownCpu.system) / 1e6 / seconds) * 100,
+  };
+}
+
+/** A run with failed or refused requests measures something else; it is a failed benchmark. */
+function requireClean(baseUrl: string, result: autocannon.Result): void {
+  if (result.errors === 0 && result.timeouts === 0 && result.non2xx === 0) return;
+  throw new Error(
+    `Load on ${baseUrl} had ${result.errors} errors, ${result.timeouts} timeouts and ` +
+      `${result.non2xx} non-2xx responses ` +
+      `(status counts ${JSON.stringify(result.statusCodeStats)}).`,
+  );
+}
+
+/** User plus system CPU time of a process so far, from /proc (Linux only). */
+function cpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name may contain spaces, so fields are counted from after its ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
+  } catch {
+    return undefined;
+  }
+}
+
+interface Memory {
+  /** Resident set size now (VmRSS). */
+  rssMb: number;
+  /** The highest resident set size so far (VmHWM). */
+  peakRssMb: number;
+}
+
+/** A process's resident memory, from /proc (Linux only). */
+function memoryMb(pid: number | undefined): Memory | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const field = (name: string): number => {
+      const kilobytes = new RegExp(`^${name}:\\s+(\\d+)\\s+kB$`, 'm').exec(status)?.[1];
+      if (kilobytes === undefined) throw new Error(`/proc/${pid}/status has no ${name}.`);
+      return Number(kilobytes) / 1024;
+    };
+    return { rssMb: field('VmRSS'), peakRssMb: field('VmHWM') };
+  } catch {
+    return undefined;
+  }
+}
+
+interface Report {
+  verifySignatures: boolean;
+  setupSeconds: number;
+  responseBytes: number;
+  serviceLoad: LoadResult;
+  bareLoad: LoadResult;
+  serviceMemory: { afterSetup: Memory | undefined; afterLoad: Memory | undefined };
+}
+
+function report(figures: Report): void {
+  const ratio = figures.serviceLoad.requestsPerSecond / figures.bareLoad.requestsPerSecond;
+  const { afterSetup, afterLoad } = figures.serviceMemory;
+  const rss = afterLoad?.peakRssMb;
+  const lines = [
+    `ListScramSecrets, maxResults=${PAGE_SIZE}, first page of ${SECRET_COUNT} associated secrets ` +
+      `(${figures.responseBytes} B body)`,
+    `autocannon: ${CONNECTIONS} connections, ${WARMUP_SECONDS} s warm-up + ` +
+      `${MEASURE_SECONDS} s measured per server; ` +
+      `SigV4 verification ${figures.verifySignatures ? 'on' : 'off'}; ` +
+      `setup took ${figures.setupSeconds.toFixed(1)} s`,
+    '',
+    'server'.padEnd(16) +
+      'requests/s'.padStart(12) +
+      'p50 ms'.padStart(9) +
+      'p99 ms'.padStart(9) +
+      'server CPU'.padStart(12) +
+      'autocannon CPU'.padStart(16) +
+      'CPU us/request'.padStart(16),
+    loadLine('service', figures.serviceLoad),
+    loadLine('bare node:http', figures.bareLoad),
+    '',
+    `ratio service/bare: ${ratio.toFixed(3)} (target >= ${TARGET_RATIO}: ` +
+      `${ratio >= TARGET_RATIO ? 'met' : 'NOT met'})`,
+    `service peak RSS: ${rss === undefined ? 'unavailable (no /proc)' : `${rss.toFixed(1)} MB`} ` +
+      `(target < ${TARGET_PEAK_RSS_MB} MB: ` +
+      `${rss === undefined ? 'unknown' : rss < TARGET_PEAK_RSS_MB ? 'met' : 'NOT met'})`,
+    `service RSS: ${afterSetup?.peakRssMb.toFixed(1) ?? '?'} MB peak during setup, ` +
+      `${afterSetup?.rssMb.toFixed(1) ?? '?'} MB after setup, ` +
+      `${afterLoad?.rssMb.toFixed(1) ?? '?'} MB after load`,
+    'Latencies are recorded by autocannon at 1 ms resolution. CPU is percent of one core;',
+    "CPU us/request is the server process's CPU time per completed request.",
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+function loadLine(name: string, result: LoadResult): string {
+  const cpu = (percent: number | undefined): string =>
+    percent === undefined ? 'n/a' : `${percent.toFixed(0)}%`;
+  // CPU time per request is steadier than requests/s when other work shares the machine.
+  const cpuPerRequest = result.serverCpuPercent === undefined
+    ? 'n/a'
+    : ((result.serverCpuPercent / 100 / result.requestsPerSecond) * 1e6).toFixed(0);
+  return (
+    name.padEnd(16) +
+    result.requestsPerSecond.toFixed(1).padStart(12) +
+    String(result.p50Ms).padStart(9) +
+    String(result.p99Ms).padStart(9) +
+    cpu(result.serverCpuPercent).padStart(12) +
+    cpu(result.loadGeneratorCpuPercent).padStart(16) +
+    cpuPerRequest.padStart(16)
+  );
+}
+
+function sleep(milliseconds: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, milliseconds));
+}
+
+const watchdog = setTimeout(() => {
+  process.stderr.write(`Benchmark failed: it did not finish within ${RUN_LIMIT_MS / 1000} s.\n`);
+  killAllNow();
+  process.exit(1);
+}, RUN_LIMIT_MS);
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    killAllNow();
+    process.exit(1);
+  });
+}
+
+main()
+  .catch((error: unknown) => {
+    process.stderr.write(`Benchmark failed: ${(error as Error).stack ?? String(error)}\n`);
+    process.exitCode = 1;
+  })
+  .finally(async () => {
+    await cleanUp();
+    clearTimeout(watchdog);
+  });
