@@ -14,6 +14,7 @@ import { PageTokens } from './domain/paging.js';
 import { ScramSecretService } from './domain/scram-secrets.js';
 import { SecretService } from './domain/secrets.js';
 import { buildApp } from './http/app.js';
+import { AuditLog } from './observability/audit.js';
 import { createLogger } from './observability/logger.js';
 import { openSqliteStore } from './store/sqlite.js';
 import type { Store } from './store/store.js';
@@ -23,22 +24,30 @@ export interface RunningServer {
   url: string;
   credentials: CredentialSet;
   logger: Logger;
+  store: Store;
+  /** Stops accepting, answers newcomers 503, lets requests in flight finish, then closes. */
   close(): Promise<void>;
 }
 
 /** Wires configuration, store, domain and HTTP together and starts listening. */
 export async function startServer(config: Config, logger = createLogger(config.logLevel)): Promise<RunningServer> {
   const masterKey = loadOrCreateMasterKey(config.masterKeyFile);
-  const credentials = loadCredentials(config.credentials, config.dataDir);
-  const store = await openSqliteStore(join(config.dataDir, 'scram-secrets.sqlite'));
+  const credentials = loadCredentials(config.credentials, config.principals, config.dataDir);
+  const store = await openSqliteStore(join(config.dataDir, 'scram-secrets.sqlite'), {
+    busyTimeoutMs: config.storeBusyTimeoutMs,
+  });
   const services = createServices(store, masterKey, config);
 
-  const app = await buildApp({
+  const { fastify: app, beginShutdown } = await buildApp({
     services,
     credentials,
     logger,
     corsAllowedOrigins: config.corsAllowedOrigins,
     verifySignatures: config.verifySignatures,
+    throttle: config.throttle,
+    maxInFlight: config.maxInFlight,
+    maxEventLoopDelayMs: config.maxEventLoopDelayMs,
+    audit: new AuditLog(store),
   });
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
@@ -51,7 +60,9 @@ export async function startServer(config: Config, logger = createLogger(config.l
     url,
     credentials,
     logger,
+    store,
     async close() {
+      beginShutdown();
       await app.close();
       await store.close();
     },

@@ -2,23 +2,45 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import type { Credential } from '../config/config.js';
+import type { Credential, PrincipalConfig } from '../config/config.js';
+import type { Principal } from './policy.js';
 
 export const DEFAULT_ACCOUNT_ID = '000000000000';
 
+export type KnownPrincipal = Principal & Credential;
+
 export interface CredentialSet {
-  byAccessKeyId: Map<string, Credential>;
+  byAccessKeyId: Map<string, KnownPrincipal>;
   /** Set when the keys came from the data dir rather than the configuration. */
   storedIn?: string;
 }
 
 /**
- * The access keys the service accepts: those configured, or else one pair generated on first
- * start and kept in the data dir (mode 0600) so that it survives restarts.
+ * The access keys the service accepts: the principals of the config file, the keys of
+ * SCRAM_SECRETS_CREDENTIALS (each its account's administrator), or else one administrator
+ * key pair generated on first start and kept in the data dir (mode 0600).
  */
-export function loadCredentials(configured: Credential[] | undefined, dataDir: string): CredentialSet {
-  if (configured && configured.length > 0) {
-    return { byAccessKeyId: new Map(configured.map((c) => [c.accessKeyId, c])) };
+export function loadCredentials(
+  configured: Credential[] | undefined,
+  principals: PrincipalConfig[],
+  dataDir: string,
+): CredentialSet {
+  const known: KnownPrincipal[] = [
+    ...(configured ?? []).map((credential) => administrator(credential)),
+    ...principals.map((principal) => ({
+      ...principal,
+      name: principal.name ?? principal.accessKeyId,
+    })),
+  ];
+  if (known.length > 0) {
+    const byAccessKeyId = new Map<string, KnownPrincipal>();
+    for (const principal of known) {
+      if (byAccessKeyId.has(principal.accessKeyId)) {
+        throw new Error(`Invalid configuration: access key ${principal.accessKeyId} is given twice`);
+      }
+      byAccessKeyId.set(principal.accessKeyId, principal);
+    }
+    return { byAccessKeyId };
   }
   const file = join(dataDir, 'credentials.json');
   if (!existsSync(file)) {
@@ -30,6 +52,10 @@ export function loadCredentials(configured: Credential[] | undefined, dataDir: s
     };
     writeFileSync(file, `${JSON.stringify(generated, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
   }
-  const stored = JSON.parse(readFileSync(file, 'utf8')) as Credential;
+  const stored = administrator(JSON.parse(readFileSync(file, 'utf8')) as Credential);
   return { byAccessKeyId: new Map([[stored.accessKeyId, stored]]), storedIn: file };
+}
+
+function administrator(credential: Credential): KnownPrincipal {
+  return { ...credential, name: credential.accessKeyId, administrator: true, policies: [] };
 }

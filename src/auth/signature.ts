@@ -128,6 +128,9 @@ export class SignatureVerifier {
         region: claims.region,
         service: claims.service,
         sha256: Hash.bind(null, 'sha256'),
+        // Sign exactly the headers the client signed: botocore, unlike the JS SDK, sends no
+        // x-amz-content-sha256, so the signer must not add one.
+        applyChecksum: false,
       });
       this.signers.set(key, signer);
     }

@@ -32,17 +32,19 @@ function version(): string {
 async function serve(): Promise<void> {
   const config = loadConfig();
   const server = await startServer(config);
-  printClientSetup(server);
   let stopping = false;
-  const stop = async (): Promise<void> => {
+  const stop = async (signal: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
-    server.logger.info({ event: 'server.stopping' }, 'stopping');
+    server.logger.info({ event: 'server.stopping', signal }, 'stopping');
     await server.close();
+    server.logger.info({ event: 'server.stopped' }, 'stopped');
     process.exit(0);
   };
-  process.on('SIGTERM', () => void stop());
-  process.on('SIGINT', () => void stop());
+  // Listen for signals before telling anyone we are up, so that a stop never finds us deaf.
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  printClientSetup(server);
 }
 
 /** Tells a user of the generated key pair how to point the AWS CLI here. */

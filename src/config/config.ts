@@ -11,11 +11,47 @@ const credentialSchema = z.object({
 
 export type Credential = z.infer<typeof credentialSchema>;
 
+const patterns = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
+const statementSchema = z.object({
+  Sid: z.string().optional(),
+  Effect: z.enum(['Allow', 'Deny']),
+  Action: patterns,
+  Resource: patterns,
+});
+const policySchema = z.object({
+  Version: z.string().optional(),
+  Statement: z.union([statementSchema, z.array(statementSchema)]),
+});
+
+/** A caller: an access key of an account, with IAM-style policies or administration. */
+const principalSchema = credentialSchema.extend({
+  name: z.string().min(1).max(128).optional(),
+  administrator: z.boolean().default(false),
+  policies: z.array(policySchema).default([]),
+});
+
+export type PrincipalConfig = z.infer<typeof principalSchema>;
+
+const bucketSchema = z.object({
+  rate: z.coerce.number().min(0),
+  burst: z.coerce.number().min(0),
+});
+
 const configSchema = z.object({
   host: z.string().min(1).default('127.0.0.1'),
   port: z.coerce.number().int().min(0).max(65535).default(4566),
   dataDir: z.string().min(1).default('./data'),
   credentials: z.array(credentialSchema).optional(),
+  principals: z.array(principalSchema).default([]),
+  throttle: z
+    .object({
+      read: bucketSchema.default({ rate: 0, burst: 0 }),
+      write: bucketSchema.default({ rate: 0, burst: 0 }),
+    })
+    .default({ read: { rate: 0, burst: 0 }, write: { rate: 0, burst: 0 } }),
+  maxInFlight: z.coerce.number().int().min(1).default(1024),
+  maxEventLoopDelayMs: z.coerce.number().int().min(0).default(1000),
+  storeBusyTimeoutMs: z.coerce.number().int().min(0).default(5000),
   masterKeyFile: z.string().optional(),
   corsAllowedOrigins: z.array(z.string().min(1)).default(['*']),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -23,7 +59,7 @@ const configSchema = z.object({
   verifySignatures: z.preprocess(
     (value) => (typeof value === 'string' ? value !== 'false' && value !== '0' : value),
     z.boolean(),
-  ).default(false),
+  ).default(true),
 });
 
 export type Config = z.infer<typeof configSchema> & { masterKeyFile: string };
@@ -48,8 +84,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: env.SCRAM_SECRETS_LOG_LEVEL,
     clusterTransitionSeconds: env.SCRAM_SECRETS_CLUSTER_TRANSITION_SECONDS,
     verifySignatures: env.SCRAM_SECRETS_VERIFY_SIGNATURES,
+    maxInFlight: env.SCRAM_SECRETS_MAX_IN_FLIGHT,
+    maxEventLoopDelayMs: env.SCRAM_SECRETS_MAX_EVENT_LOOP_DELAY_MS,
+    storeBusyTimeoutMs: env.SCRAM_SECRETS_STORE_BUSY_TIMEOUT_MS,
   };
-  const merged = { ...fromFile, ...withoutUndefined(fromEnv) };
+  const throttleFromEnv = withoutUndefined({
+    read: env.SCRAM_SECRETS_THROTTLE_READ ? parseBucket(env.SCRAM_SECRETS_THROTTLE_READ) : undefined,
+    write: env.SCRAM_SECRETS_THROTTLE_WRITE ? parseBucket(env.SCRAM_SECRETS_THROTTLE_WRITE) : undefined,
+  });
+  const merged: Record<string, unknown> = { ...fromFile, ...withoutUndefined(fromEnv) };
+  if (Object.keys(throttleFromEnv).length > 0) {
+    merged.throttle = { ...(fromFile.throttle as object | undefined), ...throttleFromEnv };
+  }
   const parsed = configSchema.safeParse(merged);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
@@ -78,6 +124,14 @@ function parseCredentials(text: string): unknown[] {
       }
       return { accessKeyId, secretAccessKey, accountId };
     });
+}
+
+function parseBucket(text: string): { rate: string; burst: string } {
+  const [rate, burst, ...rest] = text.split(':');
+  if (rest.length > 0 || rate === undefined || burst === undefined) {
+    throw new Error('Invalid configuration: throttle settings are RATE:BURST, e.g. 10:20');
+  }
+  return { rate, burst };
 }
 
 function readConfigFile(path: string): Record<string, unknown> {

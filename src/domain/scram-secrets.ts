@@ -1,4 +1,5 @@
 import { parseArn, type Scope } from './arn.js';
+import type { RequestContext } from './context.js';
 import type { Cluster, ClusterService } from './clusters.js';
 import { badRequest, ServiceError } from './errors.js';
 import type { PageTokens } from './paging.js';
@@ -56,9 +57,13 @@ export class ScramSecretService {
     private readonly tokens: PageTokens,
   ) {}
 
-  async associate(scope: Scope, clusterArn: string, secretArnList: string[]): Promise<BatchResult> {
+  async associate(
+    context: RequestContext,
+    clusterArn: string,
+    secretArnList: string[],
+  ): Promise<BatchResult> {
     return this.store.transaction(async (trx) => {
-      const cluster = await this.clusters.findCluster(scope, clusterArn, trx);
+      const cluster = await this.clusters.findCluster(context, clusterArn, trx);
       requireScramReady(cluster);
       await this.clusters.lockCluster(trx, cluster.arn);
 
@@ -66,7 +71,7 @@ export class ScramSecretService {
       let associatedCount = await this.countAssociations(cluster.arn, trx);
       for (const secretArn of unique(secretArnList)) {
         try {
-          const added = await this.associateOne(cluster, secretArn, associatedCount, trx);
+          const added = await this.associateOne(context, cluster, secretArn, associatedCount, trx);
           if (added) associatedCount += 1;
         } catch (error) {
           if (!(error instanceof Refusal)) throw error;
@@ -134,6 +139,7 @@ export class ScramSecretService {
 
   /** Returns true when a new association was written, false when it already existed. */
   private async associateOne(
+    context: RequestContext,
     cluster: Cluster,
     secretArn: string,
     associatedCount: number,
@@ -160,6 +166,14 @@ export class ScramSecretService {
         'InvalidSecretArn',
         `The provided secret ARN cannot be used with Amazon MSK: secret names must begin with ` +
           `'${SECRET_NAME_PREFIX}'. Create a secret whose name has this prefix.`,
+      );
+    }
+    // As on AWS, the caller must be allowed to read the secret it hands to the cluster.
+    if (!context.allows('secretsmanager:GetSecretValue', secretArn)) {
+      throw new Refusal(
+        'InvalidSecretArn',
+        `Amazon MSK wasn't able to access the secret ${secretArn}: ${context.principalArn} is ` +
+          'not allowed secretsmanager:GetSecretValue on it. Allow that action in your policy.',
       );
     }
     const existing = await trx

@@ -1,18 +1,28 @@
 import { randomUUID } from 'node:crypto';
 
 import cors from '@fastify/cors';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import underPressure from '@fastify/under-pressure';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import type { Logger } from 'pino';
 
-import { SignatureVerifier } from '../auth/signature.js';
-import { authenticate } from '../auth/sigv4.js';
-import type { CredentialSet } from '../auth/credentials.js';
-import type { RequestContext } from '../domain/context.js';
-import { internalError, jsonError, ServiceError, unauthorized, badRequest, notFound } from '../domain/errors.js';
-import type { JsonOperation, RestOperation, Services } from '../api/types.js';
+import { resourceOfJsonCall } from './resources.js';
+import { sendError, toServiceError } from './errors.js';
 import { kafkaOperations } from '../api/kafka/index.js';
-import { secretsManagerOperations } from '../api/secretsmanager/index.js';
 import { kmsOperations } from '../api/kms/index.js';
+import { secretsManagerOperations } from '../api/secretsmanager/index.js';
+import type { JsonOperation, RestOperation, Services } from '../api/types.js';
+import type { CredentialSet } from '../auth/credentials.js';
+import { Gate, type CallKind, type Protocol } from '../auth/gate.js';
+import type { BucketSettings } from '../auth/throttle.js';
+import type { RequestContext } from '../domain/context.js';
+import { badRequest, jsonError, notFound, serviceUnavailable, type ServiceError } from '../domain/errors.js';
+import type { AuditLog } from '../observability/audit.js';
 
 /** Headers the AWS SDKs send from a browser, which a CORS preflight must allow. */
 export const CORS_ALLOWED_HEADERS = [
@@ -35,9 +45,17 @@ export interface AppOptions {
   corsAllowedOrigins: string[];
   /** Off only to measure what verification costs; every real deployment verifies. */
   verifySignatures: boolean;
+  throttle?: { read: BucketSettings; write: BucketSettings };
+  maxInFlight?: number;
+  maxEventLoopDelayMs?: number;
+  audit?: AuditLog;
 }
 
-type Protocol = 'rest-json' | 'json';
+export interface App {
+  fastify: FastifyInstance;
+  /** From now on new requests are answered 503 while those in flight finish. */
+  beginShutdown(): void;
+}
 
 interface JsonService {
   signingName: string;
@@ -62,33 +80,55 @@ declare module 'fastify' {
  * them. Every response carries `x-amzn-RequestId`; every error is rendered in its protocol's
  * AWS shape.
  */
-export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+export async function buildApp(options: AppOptions): Promise<App> {
   const app = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     genReqId: () => randomUUID(),
     bodyLimit: 1024 * 1024,
+    // Shutdown answers newcomers itself, in the AWS shape.
+    return503OnClosing: false,
     // A percent-encoded cluster ARN alone runs to ~180 characters, past the default of 100.
-    routerOptions: {
-      ignoreTrailingSlash: true,
-      ignoreDuplicateSlashes: false,
-      maxParamLength: 2048,
-    },
+    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: false, maxParamLength: 2048 },
     // The router refuses a malformed or over-long path before any hook runs; the answer must
     // still be an AWS error with a request id.
     frameworkErrors: (error, request, reply) => {
-      reply.header('x-amzn-RequestId', request.id);
       sendError(request, reply, toServiceError(error, request));
     },
+  });
+  const gate = new Gate({
+    credentials: options.credentials,
+    verifySignatures: options.verifySignatures,
+    throttle: options.throttle ?? { read: { rate: 0, burst: 0 }, write: { rate: 0, burst: 0 } },
   });
 
   app.decorateRequest('awsProtocol', 'rest-json');
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
+  let closing = false;
+  let inFlight = 0;
+  const maxInFlight = options.maxInFlight ?? 1024;
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-amzn-RequestId', request.id);
     if (request.method === 'POST' && request.headers['x-amz-target'] !== undefined) request.awsProtocol = 'json';
+    if (closing) {
+      reply.header('connection', 'close');
+      throw serviceUnavailable('The service is shutting down. Retry against another replica or shortly.', 1);
+    }
+    inFlight += 1;
+    reply.raw.once('close', () => (inFlight -= 1));
+    if (inFlight > maxInFlight) {
+      throw serviceUnavailable('The service has too many requests in flight. Retry shortly.', 1);
+    }
+  });
+
+  await app.register(underPressure, {
+    maxEventLoopDelay: options.maxEventLoopDelayMs ?? 1000,
+    retryAfter: 1,
+    pressureHandler: (request, reply) => {
+      sendError(request, reply, serviceUnavailable('The service is overloaded. Retry shortly.', 1));
+    },
   });
 
   await app.register(cors, {
@@ -106,32 +146,36 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     sendError(request, reply, notFound(`No operation matches ${request.method} ${request.url.split('?')[0]}.`)),
   );
 
-  const verifier = options.verifySignatures ? new SignatureVerifier() : undefined;
-  const authorize = (request: FastifyRequest, signingName: string): Promise<RequestContext> =>
-    authorizeRequest(options, verifier, request, signingName);
-  for (const operation of kafkaOperations) registerRest(app, options, authorize, operation);
-  app.post('/', (request, reply) => handleJson(options, authorize, request, reply));
-  return app;
+  app.get('/health', async () => ({ status: 'ok' }));
+  for (const operation of kafkaOperations) registerRest(app, options, gate, operation);
+  app.post('/', (request, reply) => handleJson(options, gate, request, reply));
+
+  return {
+    fastify: app,
+    beginShutdown: () => {
+      closing = true;
+    },
+  };
 }
 
-type Authorize = (request: FastifyRequest, signingName: string) => Promise<RequestContext>;
-
-function registerRest(
-  app: FastifyInstance,
-  options: AppOptions,
-  authorize: Authorize,
-  operation: RestOperation,
-): void {
+function registerRest(app: FastifyInstance, options: AppOptions, gate: Gate, operation: RestOperation): void {
+  const action = `kafka:${operation.name}`;
+  const kind: CallKind = operation.method === 'GET' ? 'read' : 'write';
   app.route({
     method: operation.method,
     url: operation.path,
     handler: async (request, reply) => {
-      const context = await authorize(request, 'kafka');
-      const result = await operation.handle(options.services, {
-        context,
-        params: request.params as Record<string, string>,
-        query: request.query as Record<string, string | string[] | undefined>,
-        body: parseRestBody(request.body),
+      const context = await gate.admit(received(request), 'rest-json', 'kafka', kind);
+      const params = request.params as Record<string, string>;
+      const resource = params.clusterArn ?? params.resourceArn ?? '*';
+      const result = await audited(options, context, kind, action, resource, async () => {
+        gate.authorize(context, 'rest-json', action, resource);
+        return operation.handle(options.services, {
+          context,
+          params,
+          query: request.query as Record<string, string | string[] | undefined>,
+          body: parseRestBody(request.body),
+        });
       });
       const statusCode = result.statusCode ?? 200;
       reply.code(statusCode);
@@ -141,70 +185,68 @@ function registerRest(
   });
 }
 
-async function handleJson(
-  options: AppOptions,
-  authorize: Authorize,
-  request: FastifyRequest,
-  reply: FastifyReply,
-): Promise<void> {
+async function handleJson(options: AppOptions, gate: Gate, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   const target = String(request.headers['x-amz-target'] ?? '');
   const [prefix, operationName] = target.split('.', 2);
   const service = prefix === undefined ? undefined : JSON_SERVICES[prefix];
   const operation = service && operationName ? service.operations[operationName] : undefined;
-  if (!service || !operation) {
+  if (!service || !operationName || !operation) {
     throw jsonError('UnknownOperationException', `The operation ${target || '(none)'} is not served here.`);
   }
-  const context = await authorize(request, service.signingName);
+  const kind: CallKind = /^(List|Describe|Get)/.test(operationName) ? 'read' : 'write';
+  const context = await gate.admit(received(request), 'json', service.signingName, kind);
   const input = parseJsonBody(request.body);
-  const output = await operation(options.services, context, input);
+  const action = `${service.signingName}:${operationName}`;
+  const resource = gate.needsResource(context.accessKeyId) || (kind === 'write' && options.audit)
+    ? await resourceOfJsonCall(options.services, context, service.signingName, operationName, input)
+    : '*';
+  const output = await audited(options, context, kind, action, resource, async () => {
+    gate.authorize(context, 'json', action, resource);
+    return operation(options.services, context, input);
+  });
   reply.type('application/x-amz-json-1.1').send(JSON.stringify(output ?? {}));
 }
 
-async function authorizeRequest(
+/** Runs a call; a mutating one is recorded in the audit log, success or not, before the answer. */
+async function audited<T>(
   options: AppOptions,
-  verifier: SignatureVerifier | undefined,
-  request: FastifyRequest,
-  signingName: string,
-): Promise<RequestContext> {
-  const result = authenticate(
-    options.credentials,
-    request.headers.authorization,
-    request.query as Record<string, unknown>,
-    signingName,
-  );
-  if (result.ok && verifier) {
-    const problem = await verifier.verify(
-      {
-        method: request.method,
-        url: request.url,
-        headers: request.headers,
-        body: Buffer.isBuffer(request.body) ? request.body : undefined,
-      },
-      result.claims,
-      result.credential,
-      request.headers.authorization === undefined,
-    );
-    if (problem !== undefined) {
-      if (request.awsProtocol === 'rest-json') throw unauthorized(problem);
-      throw jsonError('InvalidSignatureException', problem, 403);
-    }
+  context: RequestContext,
+  kind: CallKind,
+  action: string,
+  resource: string,
+  run: () => Promise<T>,
+): Promise<T> {
+  if (kind === 'read' || !options.audit) return run();
+  const record = (outcome: string): Promise<void> =>
+    options.audit!.record({
+      time: Date.now(),
+      requestId: context.requestId,
+      accountId: context.accountId,
+      principal: context.principalArn,
+      action,
+      resource,
+      outcome,
+    });
+  let result: T;
+  try {
+    result = await run();
+  } catch (error) {
+    const type = (error as Partial<ServiceError>).type ?? 'InternalServerErrorException';
+    await record(type).catch(() => undefined);
+    throw error;
   }
-  if (!result.ok) {
-    if (request.awsProtocol === 'rest-json') throw unauthorized(result.detail);
-    const type = result.failure === 'missing'
-      ? 'MissingAuthenticationTokenException'
-      : result.failure === 'unknown-key'
-        ? 'UnrecognizedClientException'
-        : result.failure === 'wrong-service'
-          ? 'InvalidSignatureException'
-          : 'IncompleteSignatureException';
-    throw jsonError(type, result.detail, result.failure === 'malformed' ? 400 : 403);
-  }
+  await record('success');
+  return result;
+}
+
+function received(request: FastifyRequest) {
   return {
-    accountId: result.credential.accountId,
-    region: result.claims.region,
-    accessKeyId: result.credential.accessKeyId,
-    requestId: request.id,
+    id: request.id,
+    method: request.method,
+    url: request.url,
+    headers: request.headers,
+    query: request.query as Record<string, unknown>,
+    body: Buffer.isBuffer(request.body) ? request.body : undefined,
   };
 }
 
@@ -229,49 +271,4 @@ function parseJsonBody(body: unknown): Record<string, unknown> {
     throw jsonError('SerializationException', 'The request body must be a JSON object.');
   }
   return parsed as Record<string, unknown>;
-}
-
-function toServiceError(error: unknown, request: FastifyRequest): ServiceError {
-  if (error instanceof ServiceError) return error;
-  const fastifyError = error as { statusCode?: number; code?: string };
-  if (fastifyError.statusCode === 413) {
-    return request.awsProtocol === 'json'
-      ? jsonError('ValidationException', 'The request body is too large.')
-      : badRequest('The request body is too large.');
-  }
-  if (fastifyError.statusCode !== undefined && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
-    return request.awsProtocol === 'json'
-      ? jsonError('ValidationException', 'The request could not be read.')
-      : badRequest('The request could not be read.');
-  }
-  request.log.error(
-    // The message line is left out: an unexpected error's message may quote request data.
-    { event: 'request.failed', requestId: request.id, errorName: (error as Error)?.name, frames: stackFrames(error) },
-    'unexpected failure',
-  );
-  if (request.awsProtocol !== 'json') return internalError();
-  // Secrets Manager and KMS each name a server fault their own way; their SDKs map only
-  // that name to the modelled exception class.
-  const target = String(request.headers['x-amz-target'] ?? '');
-  const type = target.startsWith('TrentService.') ? 'KMSInternalException' : 'InternalServiceError';
-  return jsonError(type, internalError().message, 500);
-}
-
-function sendError(request: FastifyRequest, reply: FastifyReply, error: ServiceError): FastifyReply {
-  reply.code(error.statusCode);
-  reply.header('x-amzn-ErrorType', error.type);
-  for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
-  if (request.awsProtocol === 'json') {
-    return reply
-      .type('application/x-amz-json-1.1')
-      .send(JSON.stringify({ __type: error.type, message: error.message }));
-  }
-  const body: { message: string; invalidParameter?: string } = { message: error.message };
-  if (error.invalidParameter !== undefined) body.invalidParameter = error.invalidParameter;
-  return reply.type('application/json').send(JSON.stringify(body));
-}
-
-function stackFrames(error: unknown): string | undefined {
-  const stack = (error as Error | undefined)?.stack;
-  return stack?.split('\n').slice(1).join('\n');
 }

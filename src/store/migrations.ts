@@ -116,6 +116,24 @@ export function migrationProvider(dialect: StoreDialect): MigrationProvider {
           .execute();
       },
     },
+    '0002_audit_events': {
+      async up(db: Kysely<unknown>): Promise<void> {
+        const table = db.schema.createTable('audit_events');
+        await (dialect === 'postgres'
+          ? table.addColumn('id', 'bigserial', (c) => c.primaryKey())
+          : table.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        )
+          .addColumn('time', 'bigint', (c) => c.notNull())
+          .addColumn('request_id', 'text', (c) => c.notNull())
+          .addColumn('account_id', 'text', (c) => c.notNull())
+          .addColumn('principal', 'text', (c) => c.notNull())
+          .addColumn('action', 'text', (c) => c.notNull())
+          .addColumn('resource', 'text', (c) => c.notNull())
+          .addColumn('outcome', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('audit_events_by_time').on('audit_events').column('time').execute();
+      },
+    },
   };
   return { getMigrations: async () => migrations };
 }

@@ -1,3 +1,5 @@
+import type { Generated } from 'kysely';
+
 /**
  * The tables, as Kysely sees them. Timestamps are epoch milliseconds; JSON documents are
  * stored as text so that one schema serves SQLite and PostgreSQL alike.
@@ -9,6 +11,7 @@ export interface Database {
   secret_versions: SecretVersionTable;
   clusters: ClusterTable;
   scram_associations: ScramAssociationTable;
+  audit_events: AuditEventTable;
 }
 
 export interface KmsKeyTable {
@@ -83,4 +86,15 @@ export interface ScramAssociationTable {
   secret_arn: string;
   username: string;
   created_at: number;
+}
+
+export interface AuditEventTable {
+  id: Generated<number>;
+  time: number;
+  request_id: string;
+  account_id: string;
+  principal: string;
+  action: string;
+  resource: string;
+  outcome: string;
 }

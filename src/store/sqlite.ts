@@ -12,13 +12,13 @@ import type { Store } from './store.js';
  * SQLite through better-sqlite3. Kysely gives the single connection to one caller at a time,
  * so a transaction here is also a lock: concurrent batches run one after another.
  */
-export async function openSqliteStore(file: string): Promise<Store> {
+export async function openSqliteStore(file: string, options: { busyTimeoutMs?: number } = {}): Promise<Store> {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
   const connection = new SqliteDatabase(file);
   connection.pragma('journal_mode = WAL');
   connection.pragma('synchronous = FULL');
   connection.pragma('foreign_keys = ON');
-  connection.pragma('busy_timeout = 5000');
+  connection.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
 
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: connection }) });
   await migrate(db);

@@ -5,9 +5,11 @@ import { ListClustersCommand } from '@aws-sdk/client-kafka';
 import { CreateSecretCommand, ListSecretsCommand } from '@aws-sdk/client-secrets-manager';
 import { pino } from 'pino';
 
+import { loadCredentials } from '../../src/auth/credentials.js';
 import { buildApp } from '../../src/http/app.js';
 import type { Services } from '../../src/api/types.js';
 import { clusterPath, rawRequest, unsignedAuthorization } from '../support/raw.js';
+import { signedHeaders } from '../support/signing.js';
 import { ACCESS_KEY_ID, ACCOUNT_ID, startTestServer, type TestServer } from '../support/server.js';
 
 const SOME_CLUSTER =
@@ -44,10 +46,9 @@ describe('authentication on the MSK API', () => {
     await assert.rejects(client.send(new ListClustersCommand({})), { name: 'UnauthorizedException' });
   });
 
-  test('a known key with a well-formed header reaches the operation', async () => {
-    const response = await rawRequest(`${t.url}${clusterPath(SOME_CLUSTER, '/scram-secrets')}`, {
-      headers: { authorization: unsignedAuthorization() },
-    });
+  test('a correctly signed request reaches the operation', async () => {
+    const url = `${t.url}${clusterPath(SOME_CLUSTER, '/scram-secrets')}`;
+    const response = await rawRequest(url, { headers: await signedHeaders(url) });
     assert.equal(response.status, 404);
     assert.equal(response.headers.get('x-amzn-errortype'), 'NotFoundException');
   });
@@ -83,10 +84,7 @@ describe('wire protocol', () => {
   test('an unknown X-Amz-Target is UnknownOperationException', async () => {
     const response = await rawRequest(t.url, {
       method: 'POST',
-      headers: {
-        'x-amz-target': 'secretsmanager.RotateEverything',
-        authorization: unsignedAuthorization('secretsmanager'),
-      },
+      headers: { 'x-amz-target': 'secretsmanager.RotateEverything' },
       body: '{}',
     });
     assert.equal(response.status, 400);
@@ -95,34 +93,28 @@ describe('wire protocol', () => {
   });
 
   test('a JSON 1.1 body that is not JSON is SerializationException', async () => {
-    const response = await rawRequest(t.url, {
+    const init = {
       method: 'POST',
-      headers: {
-        'x-amz-target': 'secretsmanager.ListSecrets',
-        'content-type': 'application/x-amz-json-1.1',
-        authorization: unsignedAuthorization('secretsmanager'),
-      },
+      headers: { 'x-amz-target': 'secretsmanager.ListSecrets', 'content-type': 'application/x-amz-json-1.1' },
       body: '{not json',
-    });
+    };
+    const headers = await signedHeaders(t.url, init, { service: 'secretsmanager' });
+    const response = await rawRequest(t.url, { ...init, headers });
     assert.equal(response.status, 400);
     assert.equal(response.json.__type, 'SerializationException');
   });
 
   test('a REST body that is not JSON is BadRequestException', async () => {
-    const response = await rawRequest(`${t.url}${clusterPath(SOME_CLUSTER, '/scram-secrets')}`, {
-      method: 'POST',
-      headers: { authorization: unsignedAuthorization(), 'content-type': 'application/json' },
-      body: '{"secretArnList": [',
-    });
+    const url = `${t.url}${clusterPath(SOME_CLUSTER, '/scram-secrets')}`;
+    const init = { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"secretArnList": [' };
+    const response = await rawRequest(url, { ...init, headers: await signedHeaders(url, init) });
     assert.equal(response.status, 400);
     assert.equal(response.headers.get('x-amzn-errortype'), 'BadRequestException');
     assert.match(String(response.json.message), /not valid JSON/);
   });
 
   test('a path no operation serves is 404 NotFoundException with a request id', async () => {
-    const response = await rawRequest(`${t.url}/v1/nothing-here`, {
-      headers: { authorization: unsignedAuthorization() },
-    });
+    const response = await rawRequest(`${t.url}/v1/nothing-here`, {});
     assert.equal(response.status, 404);
     assert.equal(response.headers.get('x-amzn-errortype'), 'NotFoundException');
     assert.ok(response.headers.get('x-amzn-requestid'));
@@ -140,9 +132,13 @@ test('an unexpected failure is a 500 that leaks nothing, and is logged without i
       },
     },
   } as unknown as Services;
-  const app = await buildApp({
+  const { fastify: app } = await buildApp({
     services: failing,
-    credentials: { byAccessKeyId: new Map([[ACCESS_KEY_ID, { accessKeyId: ACCESS_KEY_ID, secretAccessKey: 's'.repeat(20), accountId: ACCOUNT_ID }]]) },
+    credentials: loadCredentials(
+      [{ accessKeyId: ACCESS_KEY_ID, secretAccessKey: 's'.repeat(20), accountId: ACCOUNT_ID }],
+      [],
+      '/nonexistent',
+    ),
     logger,
     corsAllowedOrigins: ['*'],
     verifySignatures: false,

@@ -45,7 +45,6 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     SCRAM_SECRETS_PORT: '0',
     SCRAM_SECRETS_DATA_DIR: dataDir,
     SCRAM_SECRETS_LOG_LEVEL: 'silent',
-    SCRAM_SECRETS_VERIFY_SIGNATURES: process.env.VERIFY ?? 'false',
     SCRAM_SECRETS_CREDENTIALS:
       `${ACCESS_KEY_ID}:${SECRET_ACCESS_KEY}:${ACCOUNT_ID},` +
       `${OTHER_ACCESS_KEY_ID}:${OTHER_SECRET_ACCESS_KEY}:${OTHER_ACCOUNT_ID}`,

@@ -1,0 +1,102 @@
+import type { KnownPrincipal, CredentialSet } from './credentials.js';
+import { evaluate } from './policy.js';
+import { SignatureVerifier, type ReceivedRequest } from './signature.js';
+import { authenticate } from './sigv4.js';
+import { Throttle, type BucketSettings } from './throttle.js';
+import { partitionOf } from '../domain/arn.js';
+import type { RequestContext } from '../domain/context.js';
+import { ServiceError, forbidden, jsonError, unauthorized } from '../domain/errors.js';
+
+export type Protocol = 'rest-json' | 'json';
+export type CallKind = 'read' | 'write';
+
+export interface GateOptions {
+  credentials: CredentialSet;
+  verifySignatures: boolean;
+  throttle: { read: BucketSettings; write: BucketSettings };
+}
+
+/**
+ * Everything a request passes before an operation runs: who signed it (401), how fast they
+ * call (429), and, once the operation knows its resource, whether they may (403).
+ */
+export class Gate {
+  private readonly verifier: SignatureVerifier | undefined;
+  private readonly throttles: Record<CallKind, Throttle>;
+
+  constructor(private readonly options: GateOptions) {
+    this.verifier = options.verifySignatures ? new SignatureVerifier() : undefined;
+    this.throttles = { read: new Throttle(options.throttle.read), write: new Throttle(options.throttle.write) };
+  }
+
+  async admit(
+    request: ReceivedRequest & { query: Record<string, unknown>; id: string },
+    protocol: Protocol,
+    signingName: string,
+    kind: CallKind,
+  ): Promise<RequestContext> {
+    const result = authenticate(this.options.credentials, header(request.headers.authorization), request.query, signingName);
+    if (!result.ok) throw refusal(protocol, result.failure, result.detail);
+    const principal = this.options.credentials.byAccessKeyId.get(result.credential.accessKeyId)!;
+    if (this.verifier) {
+      const presigned = request.headers.authorization === undefined;
+      const problem = await this.verifier.verify(request, result.claims, result.credential, presigned);
+      if (problem !== undefined) throw refusal(protocol, 'bad-signature', problem);
+    }
+    const waitSeconds = this.throttles[kind].take(principal.accessKeyId);
+    if (waitSeconds > 0) throw throttled(protocol, waitSeconds);
+    return {
+      accountId: principal.accountId,
+      region: result.claims.region,
+      accessKeyId: principal.accessKeyId,
+      requestId: request.id,
+      allows: (action, resource) => evaluate(principal, action, resource) === 'allowed',
+      principalArn: principalArn(principal, result.claims.region),
+    };
+  }
+
+  /** 403 unless the caller may perform `action` on `resource`. */
+  authorize(context: RequestContext, protocol: Protocol, action: string, resource: string): void {
+    if (context.allows(action, resource)) return;
+    const message =
+      `User: ${context.principalArn} is not authorized to perform: ${action} on resource: ` +
+      `${resource}. Ask an administrator to allow it in your policy.`;
+    throw protocol === 'rest-json' ? forbidden(message) : jsonError('AccessDeniedException', message);
+  }
+
+  /** Whether a principal's policies can depend on the resource, so that it must be resolved. */
+  needsResource(accessKeyId: string): boolean {
+    const principal = this.options.credentials.byAccessKeyId.get(accessKeyId);
+    return principal !== undefined && (!principal.administrator || principal.policies.length > 0);
+  }
+}
+
+function header(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function principalArn(principal: KnownPrincipal, region: string): string {
+  return `arn:${partitionOf(region)}:iam::${principal.accountId}:user/${principal.name}`;
+}
+
+function refusal(protocol: Protocol, failure: string, detail: string): ServiceError {
+  if (protocol === 'rest-json') return unauthorized(detail);
+  switch (failure) {
+    case 'missing':
+      return jsonError('MissingAuthenticationTokenException', detail, 403);
+    case 'unknown-key':
+      return jsonError('UnrecognizedClientException', detail, 403);
+    case 'malformed':
+      return jsonError('IncompleteSignatureException', detail, 400);
+    default:
+      return jsonError('InvalidSignatureException', detail, 403);
+  }
+}
+
+function throttled(protocol: Protocol, waitSeconds: number): ServiceError {
+  const message = `Rate exceeded: slow down and retry in ${waitSeconds} second(s).`;
+  const headers = { 'retry-after': String(waitSeconds) };
+  return protocol === 'rest-json'
+    ? new ServiceError('TooManyRequestsException', 429, message, undefined, headers)
+    : new ServiceError('ThrottlingException', 400, message, undefined, headers);
+}

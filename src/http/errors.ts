@@ -1,0 +1,63 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+
+import { badRequest, internalError, jsonError, serviceUnavailable, ServiceError } from '../domain/errors.js';
+import { isStoreUnavailable } from '../store/errors.js';
+
+/**
+ * Turns anything thrown while serving a request into the AWS error the caller should see.
+ * Only our own ServiceErrors say what went wrong; anything unexpected is a 500 that says
+ * nothing of its cause, logged without its message (which may quote request data).
+ */
+export function toServiceError(error: unknown, request: FastifyRequest): ServiceError {
+  if (error instanceof ServiceError) return error;
+  const json = request.awsProtocol === 'json';
+  if (isStoreUnavailable(error)) {
+    request.log.warn({ event: 'store.unavailable', requestId: request.id, code: errorCode(error) }, 'store unavailable');
+    return serviceUnavailable('The service cannot reach its database right now. Retry shortly.', 2);
+  }
+  const statusCode = (error as { statusCode?: number }).statusCode;
+  if (statusCode === 413) {
+    return json ? jsonError('ValidationException', 'The request body is too large.') : badRequest('The request body is too large.');
+  }
+  if (statusCode !== undefined && statusCode >= 400 && statusCode < 500) {
+    return json
+      ? jsonError('ValidationException', 'The request could not be read.')
+      : badRequest('The request could not be read.');
+  }
+  request.log.error(
+    { event: 'request.failed', requestId: request.id, errorName: (error as Error)?.name, frames: stackFrames(error) },
+    'unexpected failure',
+  );
+  if (!json) return internalError();
+  // Secrets Manager and KMS each name a server fault their own way; their SDKs map only
+  // that name to the modelled exception class.
+  const target = String(request.headers['x-amz-target'] ?? '');
+  const type = target.startsWith('TrentService.') ? 'KMSInternalException' : 'InternalServiceError';
+  return jsonError(type, internalError().message, 500);
+}
+
+/** Renders an error in its protocol's AWS shape, with `x-amzn-ErrorType`. */
+export function sendError(request: FastifyRequest, reply: FastifyReply, error: ServiceError): FastifyReply {
+  reply.code(error.statusCode);
+  reply.header('x-amzn-RequestId', request.id);
+  reply.header('x-amzn-ErrorType', error.type);
+  for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
+  if (request.awsProtocol === 'json') {
+    return reply
+      .type('application/x-amz-json-1.1')
+      .send(JSON.stringify({ __type: error.type, message: error.message }));
+  }
+  const body: { message: string; invalidParameter?: string } = { message: error.message };
+  if (error.invalidParameter !== undefined) body.invalidParameter = error.invalidParameter;
+  return reply.type('application/json').send(JSON.stringify(body));
+}
+
+function errorCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function stackFrames(error: unknown): string | undefined {
+  const stack = (error as Error | undefined)?.stack;
+  return stack?.split('\n').slice(1).join('\n');
+}

@@ -1,0 +1,15 @@
+/**
+ * Whether an error means the database cannot be reached or used right now (busy, locked,
+ * disk or connection trouble), as opposed to a bug: such a request is answered 503, and its
+ * transaction has been rolled back, so nothing is half-written.
+ */
+export function isStoreUnavailable(error: unknown): boolean {
+  const code = String((error as { code?: unknown } | undefined)?.code ?? '');
+  if (/^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|READONLY|PROTOCOL)/.test(code)) return true;
+  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND'].includes(code)) return true;
+  // PostgreSQL: connection exceptions (08…), shutdown and cannot-connect (57P0…), too many
+  // connections (53300).
+  if (/^(08...|57P0[1-3]|53300)$/.test(code)) return true;
+  const message = String((error as { message?: unknown } | undefined)?.message ?? '');
+  return /driver has already been destroyed|Connection terminated|database connection is not open/i.test(message);
+}
