@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
+import { audit } from './audit.js';
 import { loadConfig } from '../config/config.js';
 import { startServer, type RunningServer } from '../server.js';
 
@@ -9,6 +10,7 @@ const HELP = `scram-secrets: the Amazon MSK Scram Secrets API for any Apache Kaf
 
 Usage:
   scram-secrets serve        start the service (configuration from the environment)
+  scram-secrets audit        print the audit log (scram-secrets audit --help for filters)
   scram-secrets --help       show this help
   scram-secrets --version    show the version
 
@@ -66,6 +68,8 @@ function printClientSetup(server: RunningServer): void {
 }
 
 async function main(argv: string[]): Promise<number> {
+  // Subcommands with options of their own parse the rest of the line themselves.
+  if (argv[0] === 'audit') return audit(argv.slice(1), (line) => process.stdout.write(line));
   const { values, positionals } = parseArgs({
     args: argv,
     options: { help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' } },

@@ -235,8 +235,20 @@ async function audited<T>(
     await record(type).catch(() => undefined);
     throw error;
   }
+  if (resource === '*') resource = createdResource(result) ?? resource;
   await record('success');
   return result;
+}
+
+/** A call that creates a resource names it only in its answer; the audit log names it too. */
+function createdResource(result: unknown): string | undefined {
+  const output = result as {
+    body?: { clusterArn?: unknown };
+    ARN?: unknown;
+    KeyMetadata?: { Arn?: unknown };
+  } | undefined;
+  const arn = output?.body?.clusterArn ?? output?.ARN ?? output?.KeyMetadata?.Arn;
+  return typeof arn === 'string' ? arn : undefined;
 }
 
 function received(request: FastifyRequest) {
