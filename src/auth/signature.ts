@@ -197,7 +197,14 @@ function checkPresignedWindow(signingDate: Date, expiresText: string | undefined
 }
 
 function checkPayloadHash(claimed: string | undefined, body: Buffer | undefined): string | undefined {
-  if (claimed === undefined || claimed === 'UNSIGNED-PAYLOAD') return undefined;
+  if (claimed === undefined) return undefined;
+  // Only S3 lets a signature leave the body out; here the body is the operation's whole input,
+  // and a signed UNSIGNED-PAYLOAD would let anyone on the path swap it.
+  if (claimed === 'UNSIGNED-PAYLOAD') {
+    return (
+      'The body must be signed: send its SHA-256 in x-amz-content-sha256, not UNSIGNED-PAYLOAD.'
+    );
+  }
   const actual = createHash('sha256').update(body ?? Buffer.alloc(0)).digest('hex');
   return claimed === actual ? undefined : 'The x-amz-content-sha256 header does not match the request body.';
 }

@@ -22,8 +22,10 @@ export class Throttle {
 
   /** Takes a token; returns 0 when the call may go ahead, else the seconds until it may. */
   take(key: string): number {
-    const { rate, burst } = this.settings;
+    const { rate } = this.settings;
     if (rate <= 0) return 0;
+    // A bucket that cannot hold one whole token would refuse every call forever.
+    const burst = Math.max(1, this.settings.burst);
     const now = this.now();
     const bucket = this.buckets.get(key) ?? { tokens: burst, updatedAt: now };
     bucket.tokens = Math.min(burst, bucket.tokens + ((now - bucket.updatedAt) / 1000) * rate);

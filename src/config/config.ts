@@ -12,7 +12,8 @@ const credentialSchema = z.object({
 export type Credential = z.infer<typeof credentialSchema>;
 
 const patterns = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
-const statementSchema = z.object({
+// Strict: a Condition, NotAction or NotResource dropped in silence would widen an Allow.
+const statementSchema = z.strictObject({
   Sid: z.string().optional(),
   Effect: z.enum(['Allow', 'Deny']),
   Action: patterns,
@@ -41,6 +42,10 @@ const configSchema = z.object({
   host: z.string().min(1).default('127.0.0.1'),
   port: z.coerce.number().int().min(0).max(65535).default(4566),
   dataDir: z.string().min(1).default('./data'),
+  databaseUrl: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'a database URL begins with postgres://')
+    .optional(),
   credentials: z.array(credentialSchema).optional(),
   principals: z.array(principalSchema).default([]),
   throttle: z
@@ -74,6 +79,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: env.SCRAM_SECRETS_HOST,
     port: env.SCRAM_SECRETS_PORT,
     dataDir: env.SCRAM_SECRETS_DATA_DIR,
+    databaseUrl: env.SCRAM_SECRETS_DATABASE_URL,
     credentials: env.SCRAM_SECRETS_CREDENTIALS
       ? parseCredentials(env.SCRAM_SECRETS_CREDENTIALS)
       : undefined,

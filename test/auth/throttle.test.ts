@@ -24,3 +24,13 @@ test('a rate of 0 turns throttling off', () => {
   const throttle = new Throttle({ rate: 0, burst: 0 });
   for (let i = 0; i < 1000; i += 1) assert.equal(throttle.take('a'), 0);
 });
+
+test('a burst under 1 still lets one call through at a time, at the rate', () => {
+  let now = 0;
+  for (const burst of [0, 0.5]) {
+    const throttle = new Throttle({ rate: 2, burst }, () => now);
+    assert.deepEqual([1, 2].map(() => throttle.take('a')), [0, 1], `burst ${burst}`);
+    now += 500;
+    assert.equal(throttle.take('a'), 0, `burst ${burst}: half a second at 2/s refills one token`);
+  }
+});

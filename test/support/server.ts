@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -5,6 +6,7 @@ import { join } from 'node:path';
 import { KafkaClient } from '@aws-sdk/client-kafka';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import pg from 'pg';
 
 import { loadConfig, type Config } from '../../src/config/config.js';
 import { startServer, type RunningServer } from '../../src/server.js';
@@ -33,6 +35,40 @@ export interface ClientOptions {
   region?: string;
   accessKeyId?: string;
   secretAccessKey?: string;
+  /** 1 unless a test exercises the SDK's retries. */
+  maxAttempts?: number;
+  retryMode?: 'standard' | 'adaptive';
+}
+
+/**
+ * With SCRAM_SECRETS_TEST_DATABASE_URL set (a PostgreSQL server's URL), every test server gets
+ * a database of its own there, so that the whole suite runs against PostgreSQL too.
+ */
+async function createTestDatabase(): Promise<{ url: string; drop(): Promise<void> } | undefined> {
+  const serverUrl = process.env.SCRAM_SECRETS_TEST_DATABASE_URL;
+  if (!serverUrl) return undefined;
+  const name = `scram_test_${randomUUID().replaceAll('-', '')}`;
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const dropper = new pg.Client({ connectionString: serverUrl });
+      await dropper.connect();
+      try {
+        await dropper.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await dropper.end();
+      }
+    },
+  };
 }
 
 /**
@@ -41,7 +77,9 @@ export interface ClientOptions {
  */
 export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'scram-secrets-test-'));
+  const database = await createTestDatabase();
   const config = loadConfig({
+    ...(database ? { SCRAM_SECRETS_DATABASE_URL: database.url } : {}),
     SCRAM_SECRETS_PORT: '0',
     SCRAM_SECRETS_DATA_DIR: dataDir,
     SCRAM_SECRETS_LOG_LEVEL: 'silent',
@@ -58,7 +96,8 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
       accessKeyId: options.accessKeyId ?? ACCESS_KEY_ID,
       secretAccessKey: options.secretAccessKey ?? SECRET_ACCESS_KEY,
     },
-    maxAttempts: 1,
+    maxAttempts: options.maxAttempts ?? 1,
+    retryMode: options.retryMode,
   });
   const handle: TestServer = {
     get server() {
@@ -79,6 +118,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     },
     async stop() {
       await server.close();
+      await database?.drop();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
