@@ -16,6 +16,7 @@ import { SecretService } from './domain/secrets.js';
 import { buildApp } from './http/app.js';
 import { AuditLog } from './observability/audit.js';
 import { createLogger } from './observability/logger.js';
+import { openPostgresStore } from './store/postgres.js';
 import { openSqliteStore } from './store/sqlite.js';
 import type { Store } from './store/store.js';
 
@@ -33,9 +34,7 @@ export interface RunningServer {
 export async function startServer(config: Config, logger = createLogger(config.logLevel)): Promise<RunningServer> {
   const masterKey = loadOrCreateMasterKey(config.masterKeyFile);
   const credentials = loadCredentials(config.credentials, config.principals, config.dataDir);
-  const store = await openSqliteStore(join(config.dataDir, 'scram-secrets.sqlite'), {
-    busyTimeoutMs: config.storeBusyTimeoutMs,
-  });
+  const store = await openStore(config);
   const services = createServices(store, masterKey, config);
 
   const { fastify: app, beginShutdown } = await buildApp({
@@ -67,6 +66,16 @@ export async function startServer(config: Config, logger = createLogger(config.l
       await store.close();
     },
   };
+}
+
+/** PostgreSQL when a database URL is configured, else SQLite in the data dir. */
+export function openStore(config: Config): Promise<Store> {
+  if (config.databaseUrl) {
+    return openPostgresStore(config.databaseUrl, { lockTimeoutMs: config.storeBusyTimeoutMs });
+  }
+  return openSqliteStore(join(config.dataDir, 'scram-secrets.sqlite'), {
+    busyTimeoutMs: config.storeBusyTimeoutMs,
+  });
 }
 
 export function createServices(store: Store, masterKey: Buffer, config: Pick<Config, 'clusterTransitionSeconds'>): Services {

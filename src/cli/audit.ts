@@ -1,9 +1,8 @@
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { loadConfig } from '../config/config.js';
 import { AuditLog, type AuditFilter } from '../observability/audit.js';
-import { openSqliteStore } from '../store/sqlite.js';
+import { openStore } from '../server.js';
 
 export const AUDIT_HELP = `scram-secrets audit: print the audit log, one JSON object per line, oldest first
 
@@ -44,7 +43,7 @@ export async function audit(argv: string[], write: (line: string) => void): Prom
     limit: values.limit === undefined ? undefined : parseLimit(values.limit),
   };
   const config = loadConfig();
-  const store = await openSqliteStore(join(config.dataDir, 'scram-secrets.sqlite'));
+  const store = await openStore(config);
   try {
     for (const event of await new AuditLog(store).query(filter)) {
       write(`${JSON.stringify({ ...event, time: new Date(event.time).toISOString() })}\n`);

@@ -5,6 +5,7 @@ import { sql } from 'kysely';
 import { clusterArn, clusterOperationArn, isClusterArn, type Scope } from './arn.js';
 import { badRequest, conflict, notFound } from './errors.js';
 import type { ClusterTable } from '../store/schema.js';
+import { isUniqueViolation } from '../store/errors.js';
 import type { Executor, Store } from '../store/store.js';
 
 export type ClusterState = 'ACTIVE' | 'CREATING' | 'UPDATING' | 'DELETING' | 'FAILED';
@@ -65,6 +66,20 @@ export class ClusterService {
         'clusterName',
       );
     }
+    try {
+      return await this.insertCluster(scope, name, definition, tags);
+    } catch (error) {
+      if (!isUniqueViolation(error)) throw error;
+      throw conflict(`A cluster named ${name} already exists.`, 'clusterName');
+    }
+  }
+
+  private async insertCluster(
+    scope: Scope,
+    name: string,
+    definition: ClusterDefinition,
+    tags: Record<string, string>,
+  ): Promise<Cluster> {
     return this.store.transaction(async (trx) => {
       const taken = await trx
         .selectFrom('clusters')

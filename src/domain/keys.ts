@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 
 import { kmsAliasArn, kmsKeyArn, parseArn, type Scope } from './arn.js';
-import { jsonError } from './errors.js';
+import { jsonError, type ServiceError } from './errors.js';
 import { newKey, open, seal } from '../crypto/envelope.js';
 import type { KmsKeyTable } from '../store/schema.js';
 import type { Executor, Store } from '../store/store.js';
+import { isUniqueViolation } from '../store/errors.js';
 
 export type KeyState = 'Enabled' | 'Disabled' | 'PendingDeletion';
 export type KeyManager = 'CUSTOMER' | 'AWS';
@@ -134,14 +135,32 @@ export class KeyService {
         'TargetKeyId must be a key id or key ARN: an alias cannot point to another alias.',
       );
     }
-    await this.store.transaction(async (trx) => {
-      const key = await this.findKey(scope, targetKeyReference, trx);
-      if (key.keyManager === 'AWS') {
-        throw jsonError('NotAuthorizedException', 'An alias cannot point to an AWS managed key.');
-      }
-      this.refuseIfPendingDeletion(key);
-      await this.insertAlias(scope, aliasName, key.keyId, trx);
-    });
+    try {
+      await this.store.transaction(async (trx) => {
+        const key = await this.findKey(scope, targetKeyReference, trx);
+        if (key.keyManager === 'AWS') {
+          throw jsonError('NotAuthorizedException', 'An alias cannot point to an AWS managed key.');
+        }
+        this.refuseIfPendingDeletion(key);
+        await this.insertAlias(scope, aliasName, key.keyId, trx);
+      });
+    } catch (error) {
+      if (!isUniqueViolation(error)) throw error;
+      throw aliasExists(scope, aliasName);
+    }
+  }
+
+  /**
+   * Makes sure the account's default Secrets Manager key exists, in a transaction of its own,
+   * so that concurrent first secrets of an account agree on one key.
+   */
+  async ensureDefaultSecretsManagerKey(scope: Scope): Promise<void> {
+    try {
+      await this.store.transaction((trx) => this.defaultSecretsManagerKey(scope, trx));
+    } catch (error) {
+      // Another request created it first: it exists, which is all we need.
+      if (!isUniqueViolation(error)) throw error;
+    }
   }
 
   async listAliases(
@@ -283,12 +302,7 @@ export class KeyService {
       .where('region', '=', scope.region)
       .where('alias_name', '=', aliasName)
       .executeTakeFirst();
-    if (taken) {
-      throw jsonError(
-        'AlreadyExistsException',
-        `An alias with the name ${kmsAliasArn(scope, aliasName)} already exists`,
-      );
-    }
+    if (taken) throw aliasExists(scope, aliasName);
     await db
       .insertInto('kms_aliases')
       .values({
@@ -347,4 +361,11 @@ function toKey(row: KmsKeyTable): KmsKey {
     creationDate: Number(row.creation_date),
     deletionDate: row.deletion_date === null ? null : Number(row.deletion_date),
   };
+}
+
+function aliasExists(scope: Scope, aliasName: string): ServiceError {
+  return jsonError(
+    'AlreadyExistsException',
+    `An alias with the name ${kmsAliasArn(scope, aliasName)} already exists`,
+  );
 }

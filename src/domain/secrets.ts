@@ -5,6 +5,7 @@ import { jsonError } from './errors.js';
 import type { KeyService, KmsKey } from './keys.js';
 import { newKey, open, seal } from '../crypto/envelope.js';
 import type { SecretTable, SecretVersionTable } from '../store/schema.js';
+import { isUniqueViolation } from '../store/errors.js';
 import type { Executor, Store } from '../store/store.js';
 
 export const AWSCURRENT = 'AWSCURRENT';
@@ -83,6 +84,20 @@ export class SecretService {
         'Name must be 1 to 512 characters of letters, digits and /_+=.@-',
       );
     }
+    if (input.kmsKeyId === undefined) await this.keys.ensureDefaultSecretsManagerKey(scope);
+    try {
+      return await this.createOnce(scope, input);
+    } catch (error) {
+      // A concurrent create of the same name won the race: decide again, now that it is there.
+      if (!isUniqueViolation(error)) throw error;
+      return this.createOnce(scope, input);
+    }
+  }
+
+  private async createOnce(
+    scope: Scope,
+    input: Parameters<SecretService['createSecret']>[1],
+  ): Promise<{ secret: Secret; versionId?: string }> {
     return this.store.transaction(async (trx) => {
       await this.purgeExpired(scope, trx);
       const existing = await trx

@@ -8,8 +8,17 @@ export function isStoreUnavailable(error: unknown): boolean {
   if (/^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|READONLY|PROTOCOL)/.test(code)) return true;
   if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND'].includes(code)) return true;
   // PostgreSQL: connection exceptions (08…), shutdown and cannot-connect (57P0…), too many
-  // connections (53300).
-  if (/^(08...|57P0[1-3]|53300)$/.test(code)) return true;
+  // connections (53300), a lock not granted within lock_timeout (55P03).
+  if (/^(08...|57P0[1-3]|53300|55P03)$/.test(code)) return true;
   const message = String((error as { message?: unknown } | undefined)?.message ?? '');
   return /driver has already been destroyed|Connection terminated|database connection is not open/i.test(message);
+}
+
+/**
+ * Whether a write lost a race to a concurrent one on a unique constraint: the check before
+ * it saw nothing, but another transaction committed the same key first.
+ */
+export function isUniqueViolation(error: unknown): boolean {
+  const code = String((error as { code?: unknown } | undefined)?.code ?? '');
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
 }

@@ -134,6 +134,18 @@ export function migrationProvider(dialect: StoreDialect): MigrationProvider {
         await db.schema.createIndex('audit_events_by_time').on('audit_events').column('time').execute();
       },
     },
+    '0003_unique_cluster_names': {
+      // With several replicas, a check before the insert is not enough: two can both see
+      // the name free. The database decides.
+      async up(db: Kysely<unknown>): Promise<void> {
+        await db.schema
+          .createIndex('clusters_name_unique')
+          .on('clusters')
+          .columns(['account_id', 'region', 'name'])
+          .unique()
+          .execute();
+      },
+    },
   };
   return { getMigrations: async () => migrations };
 }

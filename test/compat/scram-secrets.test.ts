@@ -32,7 +32,6 @@ import {
   UpdateSecretCommand,
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
-import Database from 'better-sqlite3';
 
 import {
   createKey,
@@ -56,6 +55,7 @@ import {
   startTestServer,
   type TestServer,
 } from '../support/server.js';
+import { countAssociations } from '../support/store.js';
 
 /** Every raw response the suite receives; the last test checks them all. */
 const responses: RecordedResponse[] = [];
@@ -1175,15 +1175,7 @@ describe('across the service', () => {
     }
 
     // Nothing of the cluster's associations is left behind in the store, either.
-    const store = new Database(`${t.dataDir}/scram-secrets.sqlite`, { readonly: true });
-    try {
-      const left = store
-        .prepare('SELECT count(*) AS count FROM scram_associations WHERE cluster_arn = ?')
-        .get(clusterArn) as { count: number };
-      assert.equal(left.count, 0);
-    } finally {
-      store.close();
-    }
+    assert.equal(await countAssociations(t, clusterArn), 0);
 
     // The secrets themselves are free to join another cluster under the same usernames.
     accepted(await associate(await cluster(), members.map((one) => one.arn)));

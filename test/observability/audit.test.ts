@@ -46,10 +46,17 @@ interface PrintedEvent {
   outcome: string;
 }
 
+/** The CLI reads the store the server wrote: the same data dir, or the same database. */
+function storeEnvironment(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, SCRAM_SECRETS_DATA_DIR: t.dataDir };
+  if (t.config.databaseUrl) env.SCRAM_SECRETS_DATABASE_URL = t.config.databaseUrl;
+  return env;
+}
+
 function auditCli(...args: string[]): { events: PrintedEvent[]; stdout: string } {
   const result = spawnSync(process.execPath, [MAIN, 'audit', ...args], {
     encoding: 'utf8',
-    env: { ...process.env, SCRAM_SECRETS_DATA_DIR: t.dataDir },
+    env: storeEnvironment(),
   });
   assert.equal(result.status, 0, result.stderr);
   const events = result.stdout.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as PrintedEvent);
@@ -102,7 +109,7 @@ test('the audit log holds no secret value', () => {
 test('bad filters are refused with a message', () => {
   const result = spawnSync(process.execPath, [MAIN, 'audit', '--since', 'yesterday-ish'], {
     encoding: 'utf8',
-    env: { ...process.env, SCRAM_SECRETS_DATA_DIR: t.dataDir },
+    env: storeEnvironment(),
   });
   assert.equal(result.status, 1);
   assert.match(result.stderr, /--since must be a time in ISO 8601/);

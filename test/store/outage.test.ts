@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
 import {
@@ -8,9 +7,9 @@ import {
   ListScramSecretsCommand,
 } from '@aws-sdk/client-kafka';
 import { CreateSecretCommand, DescribeSecretCommand } from '@aws-sdk/client-secrets-manager';
-import SqliteDatabase from 'better-sqlite3';
 
 import { createKey, createMskSecret, createScramCluster } from '../support/fixtures.js';
+import { holdWriteLock } from '../support/store.js';
 import {
   ACCESS_KEY_ID,
   REGION,
@@ -28,23 +27,11 @@ before(async () => {
 });
 after(async () => t.stop());
 
-/**
- * Another process holds the database's write lock: the one store outage SQLite can have on a
- * healthy disk, and one a test can cause and end at will.
- */
-function holdWriteLock(): () => void {
-  const other = new SqliteDatabase(join(t.dataDir, 'scram-secrets.sqlite'));
-  other.exec('BEGIN IMMEDIATE');
-  return () => {
-    other.exec('ROLLBACK');
-    other.close();
-  };
-}
 
 test('an association while the store is unavailable is 503 with Retry-After, and writes nothing', async () => {
   const secret = await createMskSecret(t.secretsManager(), { kmsKeyId: keyId });
   const clusterArn = await createScramCluster(t.kafka());
-  const release = holdWriteLock();
+  const release = await holdWriteLock(t);
   let refused: { statusCode: number; headers: Record<string, string> } | undefined;
   try {
     await assert.rejects(
@@ -55,7 +42,7 @@ test('an association while the store is unavailable is 503 with Retry-After, and
       },
     );
   } finally {
-    release();
+    await release();
   }
   assert.equal(refused?.statusCode, 503);
   assert.equal(refused?.headers['x-amzn-errortype'], 'ServiceUnavailableException');
@@ -74,7 +61,7 @@ test('an association while the store is unavailable is 503 with Retry-After, and
 
 test('the JSON 1.1 APIs answer 503 too, and a secret created meanwhile does not half-exist', async () => {
   const name = `AmazonMSK_outage-${Date.now()}`;
-  const release = holdWriteLock();
+  const release = await holdWriteLock(t);
   try {
     await assert.rejects(
       t.secretsManager().send(new CreateSecretCommand({ Name: name, KmsKeyId: keyId, SecretString: '{"username":"u","password":"p"}' })),
@@ -82,7 +69,7 @@ test('the JSON 1.1 APIs answer 503 too, and a secret created meanwhile does not 
         error.$metadata?.httpStatusCode === 503,
     );
   } finally {
-    release();
+    await release();
   }
   await assert.rejects(t.secretsManager().send(new DescribeSecretCommand({ SecretId: name })), {
     name: 'ResourceNotFoundException',
@@ -92,8 +79,8 @@ test('the JSON 1.1 APIs answer 503 too, and a secret created meanwhile does not 
 test('the SDK standard retry mode rides out a short outage', async () => {
   const secret = await createMskSecret(t.secretsManager(), { kmsKeyId: keyId });
   const clusterArn = await createScramCluster(t.kafka());
-  const release = holdWriteLock();
-  setTimeout(release, 300);
+  const release = await holdWriteLock(t);
+  setTimeout(() => void release(), 300);
   const kafka = new KafkaClient({
     endpoint: t.url,
     region: REGION,
