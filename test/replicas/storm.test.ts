@@ -1,0 +1,239 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import {
+  BatchAssociateScramSecretCommand,
+  BatchDisassociateScramSecretCommand,
+  KafkaClient,
+  ListScramSecretsCommand,
+} from '@aws-sdk/client-kafka';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import pg from 'pg';
+
+import { createKey, createMskSecret, createMskSecrets, createScramCluster, type MskSecret } from '../support/fixtures.js';
+import { ACCESS_KEY_ID, ACCOUNT_ID, REGION, SECRET_ACCESS_KEY } from '../support/server.js';
+
+const MAIN = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');
+const serverUrl = process.env.SCRAM_SECRETS_TEST_DATABASE_URL;
+
+interface Replica {
+  child: ChildProcess;
+  url: string;
+  kafka: KafkaClient;
+}
+
+/**
+ * Several replicas of the real `serve` command on one PostgreSQL database, sharing the
+ * master key (as replicas must) and nothing else.
+ */
+describe('three replicas on one PostgreSQL', { skip: serverUrl ? false : 'needs PostgreSQL: set SCRAM_SECRETS_TEST_DATABASE_URL (CI does)' }, () => {
+  const workDir = mkdtempSync(join(tmpdir(), 'scram-replicas-'));
+  const databaseName = `scram_replicas_${randomUUID().replaceAll('-', '')}`;
+  let databaseUrl: string;
+  const replicas: Replica[] = [];
+
+  async function startReplica(index: number): Promise<Replica> {
+    const child = spawn(process.execPath, [MAIN, 'serve'], {
+      env: {
+        ...process.env,
+        SCRAM_SECRETS_DATABASE_URL: databaseUrl,
+        SCRAM_SECRETS_DATA_DIR: join(workDir, `replica-${index}`),
+        SCRAM_SECRETS_MASTER_KEY_FILE: join(workDir, 'master.key'),
+        SCRAM_SECRETS_PORT: '0',
+        SCRAM_SECRETS_LOG_LEVEL: 'info',
+        SCRAM_SECRETS_CREDENTIALS: `${ACCESS_KEY_ID}:${SECRET_ACCESS_KEY}:${ACCOUNT_ID}`,
+      },
+    });
+    let output = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`replica did not start: ${output}`)), 20000);
+      child.stdout!.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+        const match = /"url":"(http:\/\/[^"]+)"/.exec(output);
+        if (match) {
+          clearTimeout(timer);
+          resolve(match[1]!);
+        }
+      });
+      child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      child.on('exit', (code) => reject(new Error(`replica exited with ${code}: ${output}`)));
+    });
+    const kafka = new KafkaClient(clientConfig(url));
+    return { child, url, kafka };
+  }
+
+  function clientConfig(url: string) {
+    return {
+      endpoint: url,
+      region: REGION,
+      credentials: { accessKeyId: ACCESS_KEY_ID, secretAccessKey: SECRET_ACCESS_KEY },
+      maxAttempts: 1,
+    };
+  }
+
+  async function admin(statement: string): Promise<void> {
+    const client = new pg.Client({ connectionString: serverUrl });
+    await client.connect();
+    try {
+      await client.query(statement);
+    } finally {
+      await client.end();
+    }
+  }
+
+  before(async () => {
+    await admin(`CREATE DATABASE ${databaseName}`);
+    const url = new URL(serverUrl!);
+    url.pathname = `/${databaseName}`;
+    databaseUrl = url.toString();
+    // All three start at once: the migrations must run exactly once between them.
+    replicas.push(...(await Promise.all([0, 1, 2].map((index) => startReplica(index)))));
+  });
+
+  after(async () => {
+    for (const replica of replicas) replica.child.kill('SIGKILL');
+    await admin(`DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`);
+    rmSync(workDir, { recursive: true, force: true });
+  });
+
+  async function listAll(kafka: KafkaClient, clusterArn: string): Promise<string[]> {
+    const arns: string[] = [];
+    let nextToken: string | undefined;
+    do {
+      const page = await kafka.send(new ListScramSecretsCommand({ ClusterArn: clusterArn, NextToken: nextToken, MaxResults: 100 }));
+      arns.push(...(page.SecretArnList ?? []));
+      nextToken = page.NextToken;
+    } while (nextToken);
+    return arns;
+  }
+
+  test('a page token from one replica works on another', async () => {
+    const first = replicas[0]!;
+    const secretsManager = new SecretsManagerClient(clientConfig(first.url));
+    const keyId = await createKey(new KMSClient(clientConfig(first.url)));
+    const clusterArn = await createScramCluster(first.kafka);
+    const secrets = await createMskSecrets(secretsManager, keyId, 5);
+    await first.kafka.send(new BatchAssociateScramSecretCommand({ ClusterArn: clusterArn, SecretArnList: secrets.map((s) => s.arn) }));
+    const page = await first.kafka.send(new ListScramSecretsCommand({ ClusterArn: clusterArn, MaxResults: 2 }));
+    const next = await replicas[2]!.kafka.send(
+      new ListScramSecretsCommand({ ClusterArn: clusterArn, MaxResults: 10, NextToken: page.NextToken }),
+    );
+    assert.deepEqual(
+      [...page.SecretArnList!, ...next.SecretArnList!],
+      secrets.map((s) => s.arn).sort(),
+    );
+  });
+
+  test('at the limit, 30 concurrent associations over three replicas take exactly the last 5', async () => {
+    const first = replicas[0]!;
+    const secretsManager = new SecretsManagerClient(clientConfig(first.url));
+    const keyId = await createKey(new KMSClient(clientConfig(first.url)));
+    const clusterArn = await createScramCluster(first.kafka);
+    const secrets = await createMskSecrets(secretsManager, keyId, 1025);
+    for (let start = 0; start < 995; start += 10) {
+      await replicas[start % 3]!.kafka.send(new BatchAssociateScramSecretCommand({
+        ClusterArn: clusterArn,
+        SecretArnList: secrets.slice(start, Math.min(start + 10, 995)).map((s) => s.arn),
+      }));
+    }
+    const results = await Promise.all(
+      secrets.slice(995).map((secret, index) =>
+        replicas[index % 3]!.kafka.send(
+          new BatchAssociateScramSecretCommand({ ClusterArn: clusterArn, SecretArnList: [secret.arn] }),
+        ),
+      ),
+    );
+    const refused = results.filter((result) => (result.UnprocessedScramSecrets ?? []).length > 0);
+    assert.equal(refused.length, 25);
+    for (const result of refused) {
+      assert.equal(result.UnprocessedScramSecrets![0]!.ErrorCode, 'ClusterSecretLimitExceeded');
+    }
+    assert.equal((await listAll(replicas[1]!.kafka, clusterArn)).length, 1000);
+  });
+
+  test('a storm of batches over all replicas, one killed mid-way: no duplicate, limit held', async () => {
+    const first = replicas[0]!;
+    const secretsManager = new SecretsManagerClient(clientConfig(first.url));
+    const keyId = await createKey(new KMSClient(clientConfig(first.url)));
+    const clusterArn = await createScramCluster(first.kafka);
+    // 1,020 distinct users and 20 more secrets that claim usernames already taken.
+    const secrets: MskSecret[] = await createMskSecrets(secretsManager, keyId, 1020);
+    const twins = await Promise.all(
+      secrets.slice(980, 1000).map((taken) =>
+        createMskSecret(secretsManager, { kmsKeyId: keyId, username: taken.username }),
+      ),
+    );
+    const usernameOf = new Map(secrets.map((s) => [s.arn, s.username]));
+    const all = [...secrets, ...twins];
+
+    // Fill to just under the limit first, so the storm fights over the last places.
+    for (let start = 0; start < 990; start += 10) {
+      await replicas[start % 3]!.kafka.send(new BatchAssociateScramSecretCommand({
+        ClusterArn: clusterArn,
+        SecretArnList: secrets.slice(start, start + 10).map((s) => s.arn),
+      }));
+    }
+
+    let stop = false;
+    let calls = 0;
+    const refusals = new Map<string, number>();
+    const pick = (count: number): number => Math.floor(Math.random() * count);
+    const worker = async (): Promise<void> => {
+      while (!stop) {
+        const replica = replicas[pick(3)]!;
+        const batch = Array.from({ length: 1 + pick(10) }, () => all[pick(all.length)]!.arn);
+        const command = pick(13) === 0
+          ? new BatchDisassociateScramSecretCommand({ ClusterArn: clusterArn, SecretArnList: batch.slice(0, 1) })
+          : new BatchAssociateScramSecretCommand({ ClusterArn: clusterArn, SecretArnList: batch });
+        try {
+          const result = await replica.kafka.send(command as BatchAssociateScramSecretCommand);
+          calls += 1;
+          for (const refused of result.UnprocessedScramSecrets ?? []) {
+            refusals.set(refused.ErrorCode!, (refusals.get(refused.ErrorCode!) ?? 0) + 1);
+          }
+        } catch {
+          // The killed replica refuses connections; the others may shed load. Neither may
+          // leave anything behind, which the checks below prove.
+        }
+      }
+    };
+    const workers = Array.from({ length: 24 }, () => worker());
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    replicas[1]!.child.kill('SIGKILL');
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    stop = true;
+    await Promise.all(workers);
+    assert.ok(calls > 100, `the storm made ${calls} calls`);
+    assert.ok(refusals.get('ClusterSecretLimitExceeded')! > 0, 'the storm fought at the limit');
+    assert.ok(refusals.get('DuplicateUsername')! > 0, 'the storm raced usernames');
+
+    replicas[1] = await startReplica(1);
+    const views = await Promise.all(replicas.map((replica) => listAll(replica.kafka, clusterArn)));
+    const client = new pg.Client({ connectionString: databaseUrl });
+    await client.connect();
+    try {
+      const rows = await client.query<{ secret_arn: string; username: string }>(
+        'select secret_arn, username from scram_associations where cluster_arn = $1 order by secret_arn',
+        [clusterArn],
+      );
+      const inDatabase = rows.rows.map((row) => row.secret_arn);
+      assert.ok(inDatabase.length <= 1000, `the limit held: ${inDatabase.length}`);
+      assert.equal(new Set(inDatabase).size, inDatabase.length, 'no secret twice');
+      const usernames = rows.rows.map((row) => row.username);
+      assert.equal(new Set(usernames).size, usernames.length, 'no username twice');
+      for (const row of rows.rows) {
+        const expected = usernameOf.get(row.secret_arn);
+        if (expected !== undefined) assert.equal(row.username, expected);
+      }
+      for (const view of views) assert.deepEqual(view, inDatabase, 'every replica lists what the database holds');
+    } finally {
+      await client.end();
+    }
+  });
+});
