@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 import { KEY_BYTES, newKey } from './envelope.js';
@@ -9,15 +9,23 @@ import { KEY_BYTES, newKey } from './envelope.js';
  * that share a database must share this file too.
  */
 export function loadOrCreateMasterKey(file: string): Buffer {
-  if (existsSync(file)) {
-    const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64');
-    if (key.length !== KEY_BYTES) {
-      throw new Error(`The master key in ${file} is not ${KEY_BYTES} bytes of base64`);
+  if (!existsSync(file)) {
+    mkdirSync(dirname(file), { recursive: true });
+    // Written aside and linked into place, so that a reader never sees half a key.
+    const draft = `${file}.${process.pid}.draft`;
+    writeFileSync(draft, `${newKey().toString('base64')}\n`, { mode: 0o600 });
+    try {
+      linkSync(draft, file);
+    } catch (error) {
+      // Another replica starting at the same moment put its key there first: use theirs.
+      if ((error as { code?: string }).code !== 'EEXIST') throw error;
+    } finally {
+      unlinkSync(draft);
     }
-    return key;
   }
-  mkdirSync(dirname(file), { recursive: true });
-  const key = newKey();
-  writeFileSync(file, `${key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+  const key = Buffer.from(readFileSync(file, 'utf8').trim(), 'base64');
+  if (key.length !== KEY_BYTES) {
+    throw new Error(`The master key in ${file} is not ${KEY_BYTES} bytes of base64`);
+  }
   return key;
 }
