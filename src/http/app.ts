@@ -187,10 +187,16 @@ function registerRest(app: FastifyInstance, options: AppOptions, gate: Gate, ope
 
 async function handleJson(options: AppOptions, gate: Gate, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   const target = String(request.headers['x-amz-target'] ?? '');
-  const [prefix, operationName] = target.split('.', 2);
-  const service = prefix === undefined ? undefined : JSON_SERVICES[prefix];
-  const operation = service && operationName ? service.operations[operationName] : undefined;
-  if (!service || !operationName || !operation) {
+  const match = /^([A-Za-z]+)\.([A-Za-z0-9]+)$/.exec(target);
+  const [, prefix = '', operationName = ''] = match ?? [];
+  // Only the tables' own entries: a name such as `constructor` must never reach an object's
+  // prototype.
+  const service = Object.hasOwn(JSON_SERVICES, prefix) ? JSON_SERVICES[prefix] : undefined;
+  const operation =
+    service && Object.hasOwn(service.operations, operationName)
+      ? service.operations[operationName]
+      : undefined;
+  if (!service || !operation) {
     throw jsonError('UnknownOperationException', `The operation ${target || '(none)'} is not served here.`);
   }
   const kind: CallKind = /^(List|Describe|Get)/.test(operationName) ? 'read' : 'write';

@@ -92,6 +92,31 @@ describe('wire protocol', () => {
     assert.equal(response.headers.get('x-amzn-errortype'), 'UnknownOperationException');
   });
 
+  test('operation names that are not operations never reach an object prototype', async () => {
+    for (const target of [
+      'secretsmanager.constructor',
+      'TrentService.constructor',
+      'secretsmanager.__proto__',
+      'secretsmanager.toString',
+      'secretsmanager.hasOwnProperty',
+      'secretsmanager.ListSecrets.constructor',
+      'constructor.ListSecrets',
+      'toString.ListSecrets',
+    ]) {
+      const service = target.startsWith('TrentService') ? 'kms' : 'secretsmanager';
+      const init = {
+        method: 'POST',
+        headers: { 'x-amz-target': target, 'content-type': 'application/x-amz-json-1.1' },
+        body: '{}',
+      };
+      const headers = await signedHeaders(t.url, init, { service });
+      const response = await rawRequest(t.url, { ...init, headers });
+      assert.equal(response.status, 400, target);
+      assert.equal(response.json.__type, 'UnknownOperationException', target);
+      assert.ok(!/masterKey|"key"|tokens/i.test(response.text), `${target} leaks nothing`);
+    }
+  });
+
   test('a JSON 1.1 body that is not JSON is SerializationException', async () => {
     const init = {
       method: 'POST',
