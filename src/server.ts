@@ -36,6 +36,14 @@ export async function startServer(config: Config, logger = createLogger(config.l
   const credentials = loadCredentials(config.credentials, config.principals, config.dataDir);
   const store = await openStore(config);
   const services = createServices(store, masterKey, config);
+  if (!(await services.keys.masterKeyOpensStore())) {
+    await store.close();
+    throw new Error(
+      `The master key in ${config.masterKeyFile} does not open the keys in this database. Start ` +
+        'with the master key file the database was created with (SCRAM_SECRETS_MASTER_KEY_FILE); ' +
+        'every replica of one database needs the same one.',
+    );
+  }
 
   const { fastify: app, beginShutdown } = await buildApp({
     services,

@@ -250,6 +250,26 @@ export class KeyService {
     return key;
   }
 
+  /**
+   * Whether the master key opens the keys already in the store: a replica or a restart with
+   * another master key file would otherwise start and then fail every read of a secret.
+   */
+  async masterKeyOpensStore(): Promise<boolean> {
+    const sample = await this.store.db
+      .selectFrom('kms_keys')
+      .select(['arn', 'wrapped_material'])
+      .orderBy('creation_date')
+      .limit(1)
+      .executeTakeFirst();
+    if (!sample) return true;
+    try {
+      open(this.masterKey, Buffer.from(sample.wrapped_material), sample.arn);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** The key's material, for envelope encryption; only usable while the key is enabled. */
   async material(key: KmsKey, db: Executor = this.store.db): Promise<Buffer> {
     const row = await db
