@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Duplex } from 'node:stream';
 
 import cors from '@fastify/cors';
 import underPressure from '@fastify/under-pressure';
@@ -95,6 +96,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     frameworkErrors: (error, request, reply) => {
       sendError(request, reply, toServiceError(error, request));
     },
+    clientErrorHandler: (error, socket) => answerUnreadableRequest(options.logger, error, socket),
   });
   const gate = new Gate({
     credentials: options.credentials,
@@ -289,4 +291,29 @@ function parseJsonBody(body: unknown): Record<string, unknown> {
     throw jsonError('SerializationException', 'The request body must be a JSON object.');
   }
   return parsed as Record<string, unknown>;
+}
+
+/**
+ * A request too malformed for HTTP parsing (bad framing, headers past the size limit) still
+ * gets an AWS-shaped answer with a request id. Only the error code is logged: the raw bytes
+ * hold signatures and may hold secret values.
+ */
+function answerUnreadableRequest(logger: Logger, error: Error & { code?: string }, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const requestId = randomUUID();
+  logger.debug({ event: 'request.unreadable', requestId, code: error.code }, 'unreadable request');
+  const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const message =
+    status === 431
+      ? 'The request headers are too large.'
+      : status === 408
+        ? 'The request took too long to arrive.'
+        : 'The request is not well-formed HTTP.';
+  const body = JSON.stringify({ message });
+  socket.end(
+    `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\n` +
+      `x-amzn-RequestId: ${requestId}\r\nx-amzn-ErrorType: BadRequestException\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+      `Connection: close\r\n\r\n${body}`,
+  );
 }

@@ -9,7 +9,14 @@ export function createLogger(level: string): Logger {
     level,
     base: { service: 'scram-secrets' },
     redact: {
-      paths: ['req.headers.authorization', 'headers.authorization', '*.SecretString', '*.password'],
+      paths: [
+        'req.headers.authorization',
+        'headers.authorization',
+        'rawPacket',
+        '*.rawPacket',
+        '*.SecretString',
+        '*.password',
+      ],
       censor: '[redacted]',
     },
   });

@@ -6,7 +6,8 @@
 export function isStoreUnavailable(error: unknown): boolean {
   const code = String((error as { code?: unknown } | undefined)?.code ?? '');
   if (/^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|READONLY|PROTOCOL)/.test(code)) return true;
-  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND'].includes(code)) return true;
+  // Failures to reach the database server; a reset alone could be an HTTP client's socket.
+  if (['ECONNREFUSED', 'ETIMEDOUT', 'ENOTFOUND'].includes(code)) return true;
   // PostgreSQL: connection exceptions (08…), shutdown and cannot-connect (57P0…), too many
   // connections (53300), a lock not granted within lock_timeout (55P03).
   if (/^(08...|57P0[1-3]|53300|55P03)$/.test(code)) return true;

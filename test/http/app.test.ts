@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 
 import { ListClustersCommand } from '@aws-sdk/client-kafka';
@@ -115,6 +116,28 @@ describe('wire protocol', () => {
       assert.equal(response.json.__type, 'UnknownOperationException', target);
       assert.ok(!/masterKey|"key"|tokens/i.test(response.text), `${target} leaks nothing`);
     }
+  });
+
+  test('a request too large or malformed for HTTP still gets an AWS error with a request id', async () => {
+    const oversized = await rawRequest(`${t.url}/v1/clusters`, {
+      headers: { 'x-padding': 'p'.repeat(20_000) },
+    });
+    assert.equal(oversized.status, 431);
+    assert.equal(oversized.headers.get('x-amzn-errortype'), 'BadRequestException');
+    assert.ok(oversized.headers.get('x-amzn-requestid'));
+    assert.equal(typeof oversized.json.message, 'string');
+
+    const { port } = new URL(t.url);
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), '127.0.0.1', () => socket.write('GET / HTTP/9.9\r\n\r\n'));
+      let text = '';
+      socket.on('data', (chunk) => (text += chunk.toString()));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+    assert.match(answer, /^HTTP\/1\.1 400 /);
+    assert.match(answer, /x-amzn-RequestId: [0-9a-f-]{36}/);
+    assert.match(answer, /x-amzn-ErrorType: BadRequestException/);
   });
 
   test('a JSON 1.1 body that is not JSON is SerializationException', async () => {
