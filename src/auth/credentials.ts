@@ -13,6 +13,8 @@ export interface CredentialSet {
   byAccessKeyId: Map<string, KnownPrincipal>;
   /** Set when the keys came from the data dir rather than the configuration. */
   storedIn?: string;
+  /** True when this start generated them. */
+  generatedNow?: boolean;
 }
 
 /**
@@ -43,7 +45,8 @@ export function loadCredentials(
     return { byAccessKeyId };
   }
   const file = join(dataDir, 'credentials.json');
-  if (!existsSync(file)) {
+  const generatedNow = !existsSync(file);
+  if (generatedNow) {
     mkdirSync(dataDir, { recursive: true });
     const generated: Credential = {
       accessKeyId: `AKIA${randomBytes(8).toString('hex').toUpperCase()}`,
@@ -53,7 +56,7 @@ export function loadCredentials(
     writeFileSync(file, `${JSON.stringify(generated, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
   }
   const stored = administrator(JSON.parse(readFileSync(file, 'utf8')) as Credential);
-  return { byAccessKeyId: new Map([[stored.accessKeyId, stored]]), storedIn: file };
+  return { byAccessKeyId: new Map([[stored.accessKeyId, stored]]), storedIn: file, generatedNow };
 }
 
 function administrator(credential: Credential): KnownPrincipal {

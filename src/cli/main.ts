@@ -23,6 +23,13 @@ Environment:
   SCRAM_SECRETS_CORS_ORIGINS               allowed browser origins, comma-separated (*)
   SCRAM_SECRETS_LOG_LEVEL                  fatal|error|warn|info|debug|trace|silent (info)
   SCRAM_SECRETS_CLUSTER_TRANSITION_SECONDS how long CREATING/UPDATING lasts (0)
+  SCRAM_SECRETS_DATABASE_URL               postgres://... to keep state in PostgreSQL
+  SCRAM_SECRETS_VERIFY_SIGNATURES          check SigV4 signatures: true|false (true)
+  SCRAM_SECRETS_THROTTLE_READ              RATE:BURST of reads per principal (0:0, off)
+  SCRAM_SECRETS_THROTTLE_WRITE             RATE:BURST of writes per principal (0:0, off)
+  SCRAM_SECRETS_MAX_IN_FLIGHT              requests served at once before 503 (1024)
+  SCRAM_SECRETS_MAX_EVENT_LOOP_DELAY_MS    event-loop delay before 503, 0 for none (1000)
+  SCRAM_SECRETS_STORE_BUSY_TIMEOUT_MS      wait for a locked database before 503 (5000)
   SCRAM_SECRETS_CONFIG                     a JSON file with the same settings
 `;
 
@@ -54,6 +61,14 @@ function printClientSetup(server: RunningServer): void {
   if (!server.credentials.storedIn) return;
   const [credential] = server.credentials.byAccessKeyId.values();
   if (!credential) return;
+  if (!server.credentials.generatedNow) {
+    // The secret key is printed once, when it is made: stdout often ends up in log systems.
+    process.stdout.write(
+      `\nUsing access key ${credential.accessKeyId}; its secret is in ` +
+        `${server.credentials.storedIn}. Endpoint: ${server.url}\n\n`,
+    );
+    return;
+  }
   process.stdout.write(
     [
       '',

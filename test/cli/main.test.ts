@@ -22,7 +22,7 @@ test('--help and --version', () => {
 });
 
 /** Starts `serve` and resolves with everything it printed once the export lines are out. */
-function serveUntilReady(dataDir: string): Promise<{ output: string; stop: () => Promise<number | null> }> {
+function serveUntilReady(dataDir: string, readyText = 'AWS_ENDPOINT_URL'): Promise<{ output: string; stop: () => Promise<number | null> }> {
   const child = spawn(process.execPath, [MAIN, 'serve'], {
     env: { ...process.env, SCRAM_SECRETS_DATA_DIR: dataDir, SCRAM_SECRETS_PORT: '0', SCRAM_SECRETS_CREDENTIALS: '' },
   });
@@ -31,7 +31,7 @@ function serveUntilReady(dataDir: string): Promise<{ output: string; stop: () =>
     const timer = setTimeout(() => reject(new Error(`serve did not start: ${output}`)), 15000);
     child.stdout.on('data', (chunk: Buffer) => {
       output += chunk.toString();
-      if (output.includes('AWS_ENDPOINT_URL')) {
+      if (output.includes(readyText)) {
         clearTimeout(timer);
         resolve({
           output,
@@ -59,9 +59,10 @@ test('first start generates a key pair kept 0600 in the data dir and prints the 
     assert.ok(first.output.includes(`export AWS_SECRET_ACCESS_KEY=${stored.secretAccessKey}`));
     assert.match(first.output, /export AWS_ENDPOINT_URL=http:\/\/127\.0\.0\.1:\d+/);
 
-    const second = await serveUntilReady(dataDir);
+    const second = await serveUntilReady(dataDir, 'Endpoint:');
     assert.equal(await second.stop(), 0);
-    assert.ok(second.output.includes(`export AWS_ACCESS_KEY_ID=${stored.accessKeyId}`), 'the same key pair after a restart');
+    assert.ok(second.output.includes(`Using access key ${stored.accessKeyId}`), 'the same key pair after a restart');
+    assert.ok(!second.output.includes(stored.secretAccessKey!), 'the secret is printed only when made');
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }
