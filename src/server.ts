@@ -61,6 +61,12 @@ export async function startServer(config: Config, logger = createLogger(config.l
   const port = typeof address === 'object' && address ? address.port : config.port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   logger.info({ event: 'server.started', url, dataDir: config.dataDir }, 'listening');
+  if (!config.verifySignatures) {
+    logger.warn(
+      { event: 'signatures.unverified' },
+      'SigV4 signatures are not checked: anyone who knows an access key id is let in',
+    );
+  }
 
   return {
     app,

@@ -33,12 +33,17 @@ const principalSchema = credentialSchema.extend({
 
 export type PrincipalConfig = z.infer<typeof principalSchema>;
 
-const bucketSchema = z.object({
-  rate: z.coerce.number().min(0),
-  burst: z.coerce.number().min(0),
-});
+const bucketSchema = z
+  .object({
+    rate: z.coerce.number().min(0),
+    burst: z.coerce.number().min(0),
+  })
+  .refine((bucket) => bucket.rate === 0 || bucket.burst >= 1, {
+    message: 'a burst of at least 1 is needed when the rate is not 0',
+  });
 
-const configSchema = z.object({
+// Strict: a misspelt setting in the config file must stop the start, not fall back in silence.
+const configSchema = z.strictObject({
   host: z.string().min(1).default('127.0.0.1'),
   port: z.coerce.number().int().min(0).max(65535).default(4566),
   dataDir: z.string().min(1).default('./data'),
@@ -62,7 +67,7 @@ const configSchema = z.object({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   clusterTransitionSeconds: z.coerce.number().min(0).max(3600).default(0),
   verifySignatures: z.preprocess(
-    (value) => (typeof value === 'string' ? value !== 'false' && value !== '0' : value),
+    (value) => (value === 'true' || value === '1' ? true : value === 'false' || value === '0' ? false : value),
     z.boolean(),
   ).default(true),
 });
@@ -84,7 +89,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ? parseCredentials(env.SCRAM_SECRETS_CREDENTIALS)
       : undefined,
     masterKeyFile: env.SCRAM_SECRETS_MASTER_KEY_FILE,
-    corsAllowedOrigins: env.SCRAM_SECRETS_CORS_ORIGINS
+    corsAllowedOrigins: env.SCRAM_SECRETS_CORS_ORIGINS !== undefined
       ? env.SCRAM_SECRETS_CORS_ORIGINS.split(',').map((origin) => origin.trim())
       : undefined,
     logLevel: env.SCRAM_SECRETS_LOG_LEVEL,

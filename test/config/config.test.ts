@@ -40,3 +40,15 @@ test('a config file gives settings and the environment wins over it', () => {
   assert.equal(config.host, '0.0.0.0');
   assert.deepEqual(config.corsAllowedOrigins, ['http://a.example']);
 });
+
+test('a misspelt or malformed setting stops the start', () => {
+  const file = join(mkdtempSync(join(tmpdir(), 'scram-config-')), 'config.json');
+  writeFileSync(file, JSON.stringify({ corsAllowedOrigin: ['http://a.example'] }));
+  assert.throws(() => loadConfig({ SCRAM_SECRETS_CONFIG: file }), /corsAllowedOrigin/);
+  assert.throws(() => loadConfig({ SCRAM_SECRETS_CORS_ORIGINS: '' }), /corsAllowedOrigins/);
+  assert.throws(() => loadConfig({ SCRAM_SECRETS_VERIFY_SIGNATURES: 'no' }), /verifySignatures/);
+  assert.equal(loadConfig({ SCRAM_SECRETS_VERIFY_SIGNATURES: 'false' }).verifySignatures, false);
+  assert.equal(loadConfig({ SCRAM_SECRETS_VERIFY_SIGNATURES: '1' }).verifySignatures, true);
+  assert.throws(() => loadConfig({ SCRAM_SECRETS_THROTTLE_WRITE: '5:0' }), /burst of at least 1/);
+  assert.equal(loadConfig({ SCRAM_SECRETS_THROTTLE_WRITE: '0:0' }).throttle.write.rate, 0);
+});
