@@ -83,6 +83,8 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     SCRAM_SECRETS_PORT: '0',
     SCRAM_SECRETS_DATA_DIR: dataDir,
     SCRAM_SECRETS_LOG_LEVEL: 'silent',
+    // A busy test machine must not turn event-loop lag into 503s that no test asked for.
+    SCRAM_SECRETS_MAX_EVENT_LOOP_DELAY_MS: '0',
     SCRAM_SECRETS_CREDENTIALS:
       `${ACCESS_KEY_ID}:${SECRET_ACCESS_KEY}:${ACCOUNT_ID},` +
       `${OTHER_ACCESS_KEY_ID}:${OTHER_SECRET_ACCESS_KEY}:${OTHER_ACCOUNT_ID}`,
