@@ -26,6 +26,7 @@ async function serve(env: Record<string, string> = {}): Promise<{ child: ChildPr
       ...process.env,
       SCRAM_SECRETS_DATA_DIR: dataDir,
       SCRAM_SECRETS_PORT: '0',
+      SCRAM_SECRETS_MAX_EVENT_LOOP_DELAY_MS: '0',
       SCRAM_SECRETS_CREDENTIALS: `${ACCESS_KEY_ID}:${SECRET_ACCESS_KEY}:${ACCOUNT_ID}`,
       ...env,
     },

@@ -46,6 +46,7 @@ describe('three replicas on one PostgreSQL', { skip: serverUrl ? false : 'needs 
         SCRAM_SECRETS_DATA_DIR: join(workDir, `replica-${index}`),
         SCRAM_SECRETS_MASTER_KEY_FILE: join(workDir, 'master.key'),
         SCRAM_SECRETS_PORT: '0',
+        SCRAM_SECRETS_MAX_EVENT_LOOP_DELAY_MS: '0',
         SCRAM_SECRETS_LOG_LEVEL: 'info',
         SCRAM_SECRETS_CREDENTIALS: `${ACCESS_KEY_ID}:${SECRET_ACCESS_KEY}:${ACCOUNT_ID}`,
       },
