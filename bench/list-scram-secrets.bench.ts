@@ -2,7 +2,9 @@
  * How fast the service answers ListScramSecrets (maxResults=100, first page) for a cluster
  * with 1,000 associated secrets, compared with a bare `node:http` server that sends the very
  * same response bytes: the ratio says how much of the budget the service spends on its own
- * work (routing, authentication, SigV4 verification, SQL, JSON) rather than on HTTP.
+ * work (routing, authentication, SigV4 verification, SQL, JSON) rather than on HTTP. The same
+ * service is then measured again with SigV4 verification off, on the same data: that ratio
+ * says what verifying signatures costs.
  *
  * The service and the bare server each run as a child process, so that the load generator
  * (autocannon, in this process) never shares their event loop. Everything listens on
@@ -10,9 +12,7 @@
  * it exits 1 only when the benchmark itself could not run.
  *
  * Optional environment:
- *   BENCH_VERIFY_SIGNATURES=false    run the service without SigV4 verification (on by default,
- *                                    as in every real deployment) to see what verification costs
- *   BENCH_SERVICE_NODE_ARGS="..."    extra node flags for the service process, e.g.
+ *   BENCH_SERVICE_NODE_ARGS="..."    extra node flags for the service processes, e.g.
  *                                    "--cpu-prof --cpu-prof-dir=/tmp/scram-secrets-profile"
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -55,6 +55,7 @@ const WARMUP_SECONDS = 2;
 const MEASURE_SECONDS = 10;
 
 const TARGET_RATIO = 0.3;
+const TARGET_VERIFICATION_RATIO = 0.8;
 const TARGET_PEAK_RSS_MB = 150;
 
 /** The whole run must end well inside two minutes, even when something hangs. */
@@ -100,10 +101,10 @@ const tempDirs: string[] = [];
 async function main(): Promise<void> {
   const workDir = mkdtempSync(join(tmpdir(), 'scram-secrets-bench-'));
   tempDirs.push(workDir);
-  const verifySignatures = process.env.BENCH_VERIFY_SIGNATURES !== 'false';
+  const dataDir = join(workDir, 'data');
 
   const servicePort = await freePort();
-  const service = await startService(join(workDir, 'data'), servicePort, verifySignatures);
+  const service = await startService(dataDir, servicePort, true);
   const serviceUrl = `http://${HOST}:${servicePort}`;
 
   const setupStarted = Date.now();
@@ -121,14 +122,32 @@ async function main(): Promise<void> {
   const serviceLoad = await load(serviceUrl, request, service.process.pid);
   const bareLoad = await load(`http://${HOST}:${bare.port}`, request, bare.child.process.pid);
   const afterLoad = memoryMb(service.process.pid);
+  await stopChild(service);
+
+  // The same data dir holds the same secrets and master key, so the answer is the same page
+  // (with a nextToken of the same length: each is sealed afresh).
+  const unverifiedPort = await freePort();
+  const unverified = await startService(dataDir, unverifiedPort, false);
+  const unverifiedRequest = await signListRequest(unverifiedPort, clusterArn);
+  const unverifiedBody = (await captureServiceResponse(unverifiedPort, unverifiedRequest)).body;
+  if (!samePage(unverifiedBody, recorded.body)) {
+    throw new Error('The service without verification answered with a different page.');
+  }
+  const unverifiedLoad = await load(
+    `http://${HOST}:${unverifiedPort}`,
+    unverifiedRequest,
+    unverified.process.pid,
+  );
+  const unverifiedMemory = memoryMb(unverified.process.pid);
 
   report({
-    verifySignatures,
     setupSeconds,
     responseBytes: recorded.body.length,
     serviceLoad,
+    unverifiedLoad,
     bareLoad,
     serviceMemory: { afterSetup, afterLoad },
+    unverifiedMemory,
   });
 }
 
@@ -399,6 +418,14 @@ function requireSameResponse(service: CapturedResponse, bare: CapturedResponse):
   }
 }
 
+function samePage(left: Buffer, right: Buffer): boolean {
+  const arns = (body: Buffer): string => {
+    const page = JSON.parse(body.toString('utf8')) as { secretArnList?: string[] };
+    return JSON.stringify(page.secretArnList);
+  };
+  return left.length === right.length && arns(left) === arns(right);
+}
+
 /** One request on a keep-alive connection, as autocannon's connections send it. */
 function send(port: number, request: SignedRequest): Promise<CapturedResponse> {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
@@ -506,48 +533,60 @@ function memoryMb(pid: number | undefined): Memory | undefined {
 }
 
 interface Report {
-  verifySignatures: boolean;
   setupSeconds: number;
   responseBytes: number;
   serviceLoad: LoadResult;
+  unverifiedLoad: LoadResult;
   bareLoad: LoadResult;
   serviceMemory: { afterSetup: Memory | undefined; afterLoad: Memory | undefined };
+  unverifiedMemory: Memory | undefined;
 }
 
 function report(figures: Report): void {
   const ratio = figures.serviceLoad.requestsPerSecond / figures.bareLoad.requestsPerSecond;
+  const verificationRatio =
+    figures.serviceLoad.requestsPerSecond / figures.unverifiedLoad.requestsPerSecond;
   const { afterSetup, afterLoad } = figures.serviceMemory;
   const rss = afterLoad?.peakRssMb;
   const lines = [
     `ListScramSecrets, maxResults=${PAGE_SIZE}, first page of ${SECRET_COUNT} associated secrets ` +
       `(${figures.responseBytes} B body)`,
     `autocannon: ${CONNECTIONS} connections, ${WARMUP_SECONDS} s warm-up + ` +
-      `${MEASURE_SECONDS} s measured per server; ` +
-      `SigV4 verification ${figures.verifySignatures ? 'on' : 'off'}; ` +
+      `${MEASURE_SECONDS} s measured per server, in the order listed; ` +
       `setup took ${figures.setupSeconds.toFixed(1)} s`,
     '',
-    'server'.padEnd(16) +
+    'server'.padEnd(24) +
       'requests/s'.padStart(12) +
       'p50 ms'.padStart(9) +
       'p99 ms'.padStart(9) +
       'server CPU'.padStart(12) +
       'autocannon CPU'.padStart(16) +
       'CPU us/request'.padStart(16),
-    loadLine('service', figures.serviceLoad),
+    loadLine('service, SigV4 on', figures.serviceLoad),
     loadLine('bare node:http', figures.bareLoad),
+    loadLine('service, SigV4 off', figures.unverifiedLoad),
     '',
-    `ratio service/bare: ${ratio.toFixed(3)} (target >= ${TARGET_RATIO}: ` +
-      `${ratio >= TARGET_RATIO ? 'met' : 'NOT met'})`,
+    `ratio service/bare: ${ratio.toFixed(3)} ` +
+      `(target >= ${TARGET_RATIO}: ${verdict(ratio >= TARGET_RATIO)})`,
+    `ratio SigV4 verification on/off: ${verificationRatio.toFixed(3)} ` +
+      `(target >= ${TARGET_VERIFICATION_RATIO}: ` +
+      `${verdict(verificationRatio >= TARGET_VERIFICATION_RATIO)})`,
     `service peak RSS: ${rss === undefined ? 'unavailable (no /proc)' : `${rss.toFixed(1)} MB`} ` +
       `(target < ${TARGET_PEAK_RSS_MB} MB: ` +
-      `${rss === undefined ? 'unknown' : rss < TARGET_PEAK_RSS_MB ? 'met' : 'NOT met'})`,
+      `${rss === undefined ? 'unknown' : verdict(rss < TARGET_PEAK_RSS_MB)})`,
     `service RSS: ${afterSetup?.peakRssMb.toFixed(1) ?? '?'} MB peak during setup, ` +
       `${afterSetup?.rssMb.toFixed(1) ?? '?'} MB after setup, ` +
-      `${afterLoad?.rssMb.toFixed(1) ?? '?'} MB after load`,
+      `${afterLoad?.rssMb.toFixed(1) ?? '?'} MB after load; ` +
+      `without verification ${figures.unverifiedMemory?.peakRssMb.toFixed(1) ?? '?'} MB peak`,
     'Latencies are recorded by autocannon at 1 ms resolution. CPU is percent of one core;',
-    "CPU us/request is the server process's CPU time per completed request.",
+    "CPU us/request is the server process's CPU time per completed request, steadier than",
+    'requests/s when other work shares the machine.',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+function verdict(met: boolean): string {
+  return met ? 'met' : 'NOT met';
 }
 
 function loadLine(name: string, result: LoadResult): string {
@@ -558,7 +597,7 @@ function loadLine(name: string, result: LoadResult): string {
     ? 'n/a'
     : ((result.serverCpuPercent / 100 / result.requestsPerSecond) * 1e6).toFixed(0);
   return (
-    name.padEnd(16) +
+    name.padEnd(24) +
     result.requestsPerSecond.toFixed(1).padStart(12) +
     String(result.p50Ms).padStart(9) +
     String(result.p99Ms).padStart(9) +

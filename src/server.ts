@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 
 import type { Services } from './api/types.js';
 import { loadCredentials, type CredentialSet } from './auth/credentials.js';
+import { Gate } from './auth/gate.js';
 import type { Config } from './config/config.js';
 import { deriveKey } from './crypto/envelope.js';
 import { loadOrCreateMasterKey } from './crypto/master-key.js';
@@ -13,7 +14,10 @@ import { KeyService } from './domain/keys.js';
 import { PageTokens } from './domain/paging.js';
 import { ScramSecretService } from './domain/scram-secrets.js';
 import { SecretService } from './domain/secrets.js';
+import { noDataPlane, type DataPlaneHook } from './domain/sync.js';
 import { buildApp } from './http/app.js';
+import { KafkaDataPlane } from './kafka/data-plane.js';
+import { registerDataPlaneRoutes } from './kafka/routes.js';
 import { AuditLog } from './observability/audit.js';
 import { createLogger } from './observability/logger.js';
 import { openPostgresStore } from './store/postgres.js';
@@ -26,6 +30,7 @@ export interface RunningServer {
   credentials: CredentialSet;
   logger: Logger;
   store: Store;
+  dataPlane: KafkaDataPlane;
   /** Stops accepting, answers newcomers 503, lets requests in flight finish, then closes. */
   close(): Promise<void>;
 }
@@ -35,7 +40,8 @@ export async function startServer(config: Config, logger = createLogger(config.l
   const masterKey = loadOrCreateMasterKey(config.masterKeyFile);
   const credentials = loadCredentials(config.credentials, config.principals, config.dataDir);
   const store = await openStore(config);
-  const services = createServices(store, masterKey, config);
+  const dataPlane = new KafkaDataPlane({ store, masterKey, settings: config, logger });
+  const services = createServices(store, masterKey, config, dataPlane);
   if (!(await services.keys.masterKeyOpensStore())) {
     await store.close();
     throw new Error(
@@ -44,6 +50,12 @@ export async function startServer(config: Config, logger = createLogger(config.l
         'every replica of one database needs the same one.',
     );
   }
+  // Registered before the first request, so GetBootstrapBrokers answers with the real brokers.
+  await dataPlane.start().catch(async (error: unknown) => {
+    await dataPlane.close();
+    await store.close();
+    throw error;
+  });
 
   const { fastify: app, beginShutdown } = await buildApp({
     services,
@@ -55,6 +67,16 @@ export async function startServer(config: Config, logger = createLogger(config.l
     maxInFlight: config.maxInFlight,
     maxEventLoopDelayMs: config.maxEventLoopDelayMs,
     audit: new AuditLog(store),
+  });
+  registerDataPlaneRoutes(app, {
+    gate: new Gate({
+      credentials,
+      verifySignatures: config.verifySignatures,
+      throttle: config.throttle,
+    }),
+    clusters: services.clusters,
+    store,
+    dataPlane,
   });
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
@@ -74,9 +96,11 @@ export async function startServer(config: Config, logger = createLogger(config.l
     credentials,
     logger,
     store,
+    dataPlane,
     async close() {
       beginShutdown();
       await app.close();
+      await dataPlane.close();
       await store.close();
     },
   };
@@ -92,11 +116,16 @@ export function openStore(config: Config): Promise<Store> {
   });
 }
 
-export function createServices(store: Store, masterKey: Buffer, config: Pick<Config, 'clusterTransitionSeconds'>): Services {
-  const keys = new KeyService(store, masterKey);
-  const secrets = new SecretService(store, keys);
-  const clusters = new ClusterService(store, config.clusterTransitionSeconds * 1000);
+export function createServices(
+  store: Store,
+  masterKey: Buffer,
+  config: Pick<Config, 'clusterTransitionSeconds'>,
+  dataPlane: DataPlaneHook = noDataPlane,
+): Services {
+  const keys = new KeyService(store, masterKey, dataPlane);
+  const secrets = new SecretService(store, keys, dataPlane);
+  const clusters = new ClusterService(store, config.clusterTransitionSeconds * 1000, dataPlane);
   const tokens = new PageTokens(deriveKey(masterKey, 'pagination-tokens'));
-  const scramSecrets = new ScramSecretService(store, clusters, secrets, tokens);
+  const scramSecrets = new ScramSecretService(store, clusters, secrets, tokens, dataPlane);
   return { clusters, secrets, keys, scramSecrets, tokens };
 }

@@ -1,8 +1,22 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 
 import { Hash } from '@smithy/hash-node';
-import { SignatureV4 } from '@smithy/signature-v4';
+import {
+  ALGORITHM_IDENTIFIER,
+  ALGORITHM_QUERY_PARAM,
+  AMZ_DATE_HEADER,
+  AMZ_DATE_QUERY_PARAM,
+  CREDENTIAL_QUERY_PARAM,
+  EXPIRES_QUERY_PARAM,
+  GENERATED_HEADERS,
+  SIGNED_HEADERS_QUERY_PARAM,
+  SignatureV4,
+  createScope,
+  getCanonicalHeaders,
+  getSigningKey,
+  moveHeadersToQuery,
+} from '@smithy/signature-v4';
 
 import type { Credential } from '../config/config.js';
 import type { SignatureClaims } from './sigv4.js';
@@ -16,10 +30,20 @@ export interface ReceivedRequest {
   body: Buffer | undefined;
 }
 
+/** A request in the shape the signer takes. */
+type SignableRequest = Parameters<SignatureV4['presign']>[0];
+
 const MAX_CLOCK_SKEW_MS = 5 * 60 * 1000;
 const MAX_PRESIGNED_EXPIRY_SECONDS = 7 * 24 * 60 * 60;
-const MAX_CACHED_SIGNERS = 1000;
-const AMZ_DATE = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
+/**
+ * Derived signing keys kept: one per access key, day, region and service in use. The scope
+ * is read before the signature is checked, so the bound keeps made-up scopes from growing
+ * the cache without end.
+ */
+const MAX_CACHED_SIGNING_KEYS = 1000;
+const AMZ_DATE = /^\d{8}T\d{6}Z$/;
+/** SHA-256 of nothing: the payload hash of a request without a body. */
+const EMPTY_BODY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 const PRESIGN_PARAMETERS = new Set([
   'X-Amz-Algorithm',
   'X-Amz-Credential',
@@ -28,15 +52,21 @@ const PRESIGN_PARAMETERS = new Set([
   'X-Amz-SignedHeaders',
   'X-Amz-Signature',
 ]);
+const MISMATCH =
+  'The request signature we calculated does not match the signature you provided. ' +
+  'Check your AWS secret access key and signing method.';
 
 /**
- * Checks SigV4 signatures by signing the received request again, with the same canonical
- * rules the AWS SDKs use (`@smithy/signature-v4`), and comparing in constant time. Signers,
- * and with them the derived signing keys, are kept per access key, region and service.
- * Returns undefined when the signature holds, or why it does not; never the signature itself.
+ * Checks SigV4 signatures by computing the signature of the received request again and
+ * comparing in constant time. The canonical request, the part that must match the client's
+ * byte for byte, is built by the AWS SDKs' own signer (`@smithy/signature-v4`), step by step
+ * as it signs and presigns. Its derived signing keys are kept here, per access key, day,
+ * region and service, so that a request costs two hashes and one HMAC. Returns undefined
+ * when the signature holds, or why it does not; never the signature itself.
  */
 export class SignatureVerifier {
-  private readonly signers = new Map<string, SignatureV4>();
+  private readonly canonical = new CanonicalRequests();
+  private readonly signingKeys = new Map<string, { credential: Credential; key: Uint8Array }>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -48,94 +78,147 @@ export class SignatureVerifier {
   ): Promise<string | undefined> {
     const [rawPath, rawQuery = ''] = splitTarget(request.url);
     const query = parseQuery(rawQuery);
-    const dateText = presigned ? single(query['X-Amz-Date']) : single(request.headers['x-amz-date']);
+    const dateText = single(presigned ? query['X-Amz-Date'] : request.headers['x-amz-date']);
     const signingDate = dateText === undefined ? undefined : parseAmzDate(dateText);
-    if (!signingDate) return 'The request must carry its signing time in X-Amz-Date (YYYYMMDDTHHMMSSZ).';
-    if (!dateText!.startsWith(claims.date)) return 'The credential scope date does not match X-Amz-Date.';
+    if (!signingDate) {
+      return 'The request must carry its signing time in X-Amz-Date (YYYYMMDDTHHMMSSZ).';
+    }
+    if (!dateText!.startsWith(claims.date)) {
+      return 'The credential scope date does not match X-Amz-Date.';
+    }
+    const expiresText = single(query['X-Amz-Expires']);
     const timeProblem = presigned
-      ? checkPresignedWindow(signingDate, single(query['X-Amz-Expires']), this.now())
+      ? checkPresignedWindow(signingDate, expiresText, this.now())
       : checkSkew(signingDate, this.now());
     if (timeProblem) return timeProblem;
     if (!claims.signedHeaders.includes('host')) return 'The host header must be signed.';
 
-    const headers: Record<string, string> = {};
+    // Created without a prototype, so that storing arbitrary header names takes no shape
+    // changes: a plain object made V8 build a store handler per header per request.
+    const headers: Record<string, string> = Object.create(null);
     for (const name of claims.signedHeaders) {
       const value = request.headers[name];
       if (value === undefined) return `The signed header ${name} is missing from the request.`;
       headers[name] = Array.isArray(value) ? value.join(',') : value;
     }
-    const payloadProblem = checkPayloadHash(headers['x-amz-content-sha256'], request.body);
+    const hasBody = request.body !== undefined && request.body.length > 0;
+    const payloadHash = hasBody ? sha256Hex(request.body!) : EMPTY_BODY_SHA256;
+    const payloadProblem = checkPayloadHash(headers['x-amz-content-sha256'], payloadHash);
     if (payloadProblem) return payloadProblem;
 
-    const signer = this.signerFor(credential, claims);
-    const toSign = {
+    // X-Amz-Date is its own exact form (parseAmzDate refuses any other), so the signing time
+    // is the text the client signed, and its day the scope's.
+    const longDate = dateText!;
+    const shortDate = claims.date;
+    const scope = createScope(shortDate, claims.region, claims.service);
+    const received: SignableRequest = {
       method: request.method,
       protocol: 'http:',
       hostname: headers.host ?? '',
       path: rawPath,
       query: presigned ? withoutPresignParameters(query) : query,
       headers,
-      body: request.body && request.body.length > 0 ? request.body : undefined,
+      body: hasBody ? request.body : undefined,
     };
-    const expected = presigned
-      ? await this.presignedSignature(signer, toSign, signingDate, query, claims)
-      : await this.headerSignature(signer, toSign, signingDate, claims);
-    return expected !== undefined && sameHex(expected, claims.signature)
-      ? undefined
-      : 'The request signature we calculated does not match the signature you provided. ' +
-          'Check your AWS secret access key and signing method.';
+    const signableHeaders = new Set(claims.signedHeaders);
+    const canonicalRequest = presigned
+      ? this.canonical.presigned(received, signableHeaders, payloadHash, {
+          credential: `${credential.accessKeyId}/${scope}`,
+          longDate,
+          expiresIn: Number(expiresText),
+        })
+      : this.canonical.headerSigned(received, signableHeaders, payloadHash, longDate);
+    const stringToSign =
+      `${ALGORITHM_IDENTIFIER}\n${longDate}\n${scope}\n${sha256Hex(canonicalRequest)}`;
+
+    const key =
+      this.cachedSigningKey(credential, scope) ??
+      (await this.deriveSigningKey(credential, scope, shortDate, claims));
+    const expected = crypto.createHmac('sha256', key).update(stringToSign).digest();
+    return sameSignature(expected, claims.signature) ? undefined : MISMATCH;
   }
 
-  private async headerSignature(
-    signer: SignatureV4,
-    toSign: Parameters<SignatureV4['sign']>[0],
-    signingDate: Date,
+  private cachedSigningKey(credential: Credential, scope: string): Uint8Array | undefined {
+    const cached = this.signingKeys.get(`${credential.accessKeyId}/${scope}`);
+    return cached?.credential === credential ? cached.key : undefined;
+  }
+
+  private async deriveSigningKey(
+    credential: Credential,
+    scope: string,
+    shortDate: string,
     claims: SignatureClaims,
-  ): Promise<string | undefined> {
-    const signed = await signer.sign(toSign, {
-      signingDate,
-      signingRegion: claims.region,
-      signingService: claims.service,
-      signableHeaders: new Set(claims.signedHeaders),
-    });
-    return /Signature=([0-9a-f]{64})/.exec(String(signed.headers.authorization))?.[1];
-  }
-
-  private async presignedSignature(
-    signer: SignatureV4,
-    toSign: Parameters<SignatureV4['presign']>[0],
-    signingDate: Date,
-    query: Record<string, string | string[]>,
-    claims: SignatureClaims,
-  ): Promise<string | undefined> {
-    const signed = await signer.presign(toSign, {
-      signingDate,
-      signingRegion: claims.region,
-      signingService: claims.service,
-      expiresIn: Number(single(query['X-Amz-Expires'])),
-      signableHeaders: new Set(claims.signedHeaders),
-    });
-    return single(signed.query?.['X-Amz-Signature'] ?? undefined);
-  }
-
-  private signerFor(credential: Credential, claims: SignatureClaims): SignatureV4 {
-    const key = `${credential.accessKeyId}\n${claims.region}\n${claims.service}`;
-    let signer = this.signers.get(key);
-    if (!signer) {
-      if (this.signers.size >= MAX_CACHED_SIGNERS) this.signers.clear();
-      signer = new SignatureV4({
-        credentials: { accessKeyId: credential.accessKeyId, secretAccessKey: credential.secretAccessKey },
-        region: claims.region,
-        service: claims.service,
-        sha256: Hash.bind(null, 'sha256'),
-        // Sign exactly the headers the client signed: botocore, unlike the JS SDK, sends no
-        // x-amz-content-sha256, so the signer must not add one.
-        applyChecksum: false,
-      });
-      this.signers.set(key, signer);
+  ): Promise<Uint8Array> {
+    const key = await getSigningKey(
+      Hash.bind(null, 'sha256'),
+      { accessKeyId: credential.accessKeyId, secretAccessKey: credential.secretAccessKey },
+      shortDate,
+      claims.region,
+      claims.service,
+    );
+    if (this.signingKeys.size >= MAX_CACHED_SIGNING_KEYS) {
+      this.signingKeys.delete(this.signingKeys.keys().next().value!);
     }
-    return signer;
+    this.signingKeys.set(`${credential.accessKeyId}/${scope}`, { credential, key });
+    return key;
   }
+}
+
+/**
+ * The canonical request, as `SignatureV4` builds it when it signs (`sign`) or presigns
+ * (`presign`): the same headers replaced by its own (the date, the signature), the same
+ * presign parameters, the same canonical headers, path and query. This signer never signs,
+ * so it never reads its credentials. The received request's headers are its own to change.
+ */
+class CanonicalRequests extends SignatureV4 {
+  constructor() {
+    super({
+      credentials: () => Promise.reject(new Error('This signer only builds canonical requests.')),
+      region: '',
+      service: '',
+      sha256: Hash.bind(null, 'sha256'),
+      // Sign exactly the headers the client signed: botocore, unlike the JS SDK, sends no
+      // x-amz-content-sha256, so none may be added.
+      applyChecksum: false,
+    });
+  }
+
+  headerSigned(
+    received: SignableRequest,
+    signableHeaders: Set<string>,
+    payloadHash: string,
+    longDate: string,
+  ): string {
+    withoutGeneratedHeaders(received.headers);
+    received.headers[AMZ_DATE_HEADER] = longDate;
+    const canonicalHeaders = getCanonicalHeaders(received, undefined, signableHeaders);
+    return this.createCanonicalRequest(received, canonicalHeaders, payloadHash);
+  }
+
+  presigned(
+    received: SignableRequest,
+    signableHeaders: Set<string>,
+    payloadHash: string,
+    presign: { credential: string; longDate: string; expiresIn: number },
+  ): string {
+    withoutGeneratedHeaders(received.headers);
+    const request = moveHeadersToQuery(received);
+    request.query[ALGORITHM_QUERY_PARAM] = ALGORITHM_IDENTIFIER;
+    request.query[CREDENTIAL_QUERY_PARAM] = presign.credential;
+    request.query[AMZ_DATE_QUERY_PARAM] = presign.longDate;
+    request.query[EXPIRES_QUERY_PARAM] = presign.expiresIn.toString(10);
+    const canonicalHeaders = getCanonicalHeaders(request, undefined, signableHeaders);
+    request.query[SIGNED_HEADERS_QUERY_PARAM] = this.getCanonicalHeaderList(canonicalHeaders);
+    return this.createCanonicalRequest(request, canonicalHeaders, payloadHash);
+  }
+}
+
+/**
+ * What `prepareRequest` does before signing, without its copy of the request: header names
+ * here are the signed ones, lower case already.
+ */
+function withoutGeneratedHeaders(headers: Record<string, string>): void {
+  for (const name of GENERATED_HEADERS) delete headers[name];
 }
 
 function splitTarget(url: string): [string, string | undefined] {
@@ -165,20 +248,36 @@ function safeDecode(text: string): string {
   }
 }
 
-function withoutPresignParameters(query: Record<string, string | string[]>): Record<string, string | string[]> {
-  return Object.fromEntries(Object.entries(query).filter(([name]) => !PRESIGN_PARAMETERS.has(name)));
+function withoutPresignParameters(
+  query: Record<string, string | string[]>,
+): Record<string, string | string[]> {
+  return Object.fromEntries(
+    Object.entries(query).filter(([name]) => !PRESIGN_PARAMETERS.has(name)),
+  );
 }
 
 function single(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? undefined : value;
 }
 
+/** The time `YYYYMMDDTHHMMSSZ` names, if it names one exactly (no 13th month, no 61st second). */
 function parseAmzDate(text: string): Date | undefined {
-  const match = AMZ_DATE.exec(text);
-  if (!match) return undefined;
-  const [, year, month, day, hour, minute, second] = match.map(Number);
-  const date = new Date(Date.UTC(year!, month! - 1, day!, hour!, minute!, second!));
-  return Number.isNaN(date.getTime()) ? undefined : date;
+  if (!AMZ_DATE.test(text)) return undefined;
+  const year = Number(text.slice(0, 4));
+  const month = Number(text.slice(4, 6)) - 1;
+  const day = Number(text.slice(6, 8));
+  const hour = Number(text.slice(9, 11));
+  const minute = Number(text.slice(11, 13));
+  const second = Number(text.slice(13, 15));
+  const date = new Date(Date.UTC(year, month, day, hour, minute, second));
+  const exact =
+    date.getUTCFullYear() === year &&
+    date.getUTCMonth() === month &&
+    date.getUTCDate() === day &&
+    date.getUTCHours() === hour &&
+    date.getUTCMinutes() === minute &&
+    date.getUTCSeconds() === second;
+  return exact ? date : undefined;
 }
 
 function checkSkew(signingDate: Date, now: number): string | undefined {
@@ -186,17 +285,23 @@ function checkSkew(signingDate: Date, now: number): string | undefined {
   return 'Signature expired: the request time is more than 5 minutes away from the server time.';
 }
 
-function checkPresignedWindow(signingDate: Date, expiresText: string | undefined, now: number): string | undefined {
+function checkPresignedWindow(
+  signingDate: Date,
+  expiresText: string | undefined,
+  now: number,
+): string | undefined {
   const expires = Number(expiresText);
   if (!Number.isInteger(expires) || expires < 1 || expires > MAX_PRESIGNED_EXPIRY_SECONDS) {
     return 'X-Amz-Expires must be a whole number of seconds from 1 to 604800.';
   }
-  if (signingDate.getTime() - now > MAX_CLOCK_SKEW_MS) return 'The presigned request is dated in the future.';
+  if (signingDate.getTime() - now > MAX_CLOCK_SKEW_MS) {
+    return 'The presigned request is dated in the future.';
+  }
   if (now > signingDate.getTime() + expires * 1000) return 'The presigned request has expired.';
   return undefined;
 }
 
-function checkPayloadHash(claimed: string | undefined, body: Buffer | undefined): string | undefined {
+function checkPayloadHash(claimed: string | undefined, actual: string): string | undefined {
   if (claimed === undefined) return undefined;
   // Only S3 lets a signature leave the body out; here the body is the operation's whole input,
   // and a signed UNSIGNED-PAYLOAD would let anyone on the path swap it.
@@ -205,12 +310,19 @@ function checkPayloadHash(claimed: string | undefined, body: Buffer | undefined)
       'The body must be signed: send its SHA-256 in x-amz-content-sha256, not UNSIGNED-PAYLOAD.'
     );
   }
-  const actual = createHash('sha256').update(body ?? Buffer.alloc(0)).digest('hex');
-  return claimed === actual ? undefined : 'The x-amz-content-sha256 header does not match the request body.';
+  return claimed === actual
+    ? undefined
+    : 'The x-amz-content-sha256 header does not match the request body.';
 }
 
-function sameHex(a: string, b: string): boolean {
-  const left = Buffer.from(a, 'hex');
-  const right = Buffer.from(b, 'hex');
-  return left.length === right.length && timingSafeEqual(left, right);
+function sha256Hex(data: Buffer | string): string {
+  // One-shot `crypto.hash` (Node 20.12 and later) saves building a Hash object.
+  return typeof crypto.hash === 'function'
+    ? crypto.hash('sha256', data, 'hex')
+    : crypto.createHash('sha256').update(data).digest('hex');
+}
+
+function sameSignature(expected: Buffer, provided: string): boolean {
+  const received = Buffer.from(provided, 'hex');
+  return received.length === expected.length && crypto.timingSafeEqual(received, expected);
 }

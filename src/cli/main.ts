@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
 import { audit } from './audit.js';
+import { status } from './status.js';
 import { loadConfig } from '../config/config.js';
 import { startServer, type RunningServer } from '../server.js';
 
@@ -11,6 +12,8 @@ const HELP = `scram-secrets: the Amazon MSK Scram Secrets API for any Apache Kaf
 Usage:
   scram-secrets serve        start the service (configuration from the environment)
   scram-secrets audit        print the audit log (scram-secrets audit --help for filters)
+  scram-secrets status --cluster-arn ARN
+                             the Kafka sync status of a cluster's secrets, as JSON
   scram-secrets --help       show this help
   scram-secrets --version    show the version
 
@@ -30,7 +33,13 @@ Environment:
   SCRAM_SECRETS_MAX_IN_FLIGHT              requests served at once before 503 (1024)
   SCRAM_SECRETS_MAX_EVENT_LOOP_DELAY_MS    event-loop delay before 503, 0 for none (1000)
   SCRAM_SECRETS_STORE_BUSY_TIMEOUT_MS      wait for a locked database before 503 (5000)
-  SCRAM_SECRETS_CONFIG                     a JSON file with the same settings
+  SCRAM_SECRETS_KAFKA_RECONCILE_INTERVAL_SECONDS
+                                           seconds between Kafka reconcile passes (30)
+  SCRAM_SECRETS_KAFKA_SCRAM_ITERATIONS     SCRAM iterations of the users written (4096)
+  SCRAM_SECRETS_KAFKA_FULL_RESYNC_SECONDS  how often every Kafka user is rewritten (3600)
+  SCRAM_SECRETS_KAFKA_LEASE_SECONDS        how long a replica's claim on a cluster lasts (30)
+  SCRAM_SECRETS_CONFIG                     a JSON file with the same settings, and the Kafka
+                                           clusters to register (kafkaClusters)
 `;
 
 function version(): string {
@@ -85,6 +94,7 @@ function printClientSetup(server: RunningServer): void {
 async function main(argv: string[]): Promise<number> {
   // Subcommands with options of their own parse the rest of the line themselves.
   if (argv[0] === 'audit') return audit(argv.slice(1), (line) => process.stdout.write(line));
+  if (argv[0] === 'status') return status(argv.slice(1), (text) => process.stdout.write(text));
   const { values, positionals } = parseArgs({
     args: argv,
     options: { help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'v' } },

@@ -42,6 +42,48 @@ const bucketSchema = z
     message: 'a burst of at least 1 is needed when the rate is not 0',
   });
 
+/**
+ * An existing Kafka cluster whose SCRAM users this service keeps in step with the secrets
+ * associated with it. The admin password is named, never written, here: it is read from an
+ * environment variable or a file when a connection is made, and never stored in the database.
+ */
+const kafkaClusterSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(/^[0-9A-Za-z][0-9A-Za-z-]{0,63}$/, 'names are 1-64 letters, digits and dashes'),
+    accountId: z.string().regex(/^\d{12}$/, 'account ids are 12 digits'),
+    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'a region such as us-east-1'),
+    bootstrapServers: z
+      .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
+      .transform((value) =>
+        (Array.isArray(value) ? value : value.split(',')).map((server) => server.trim()),
+      )
+      .pipe(z.array(z.string().regex(/^[^\s:,]+:\d{1,5}$/, 'bootstrap servers are HOST:PORT'))),
+    securityProtocol: z.enum(['SASL_PLAINTEXT', 'SASL_SSL']),
+    caFile: z.string().min(1).optional(),
+    adminUsername: z.string().min(1),
+    adminPasswordEnv: z.string().min(1).optional(),
+    adminPasswordFile: z.string().min(1).optional(),
+    kafkaVersion: z.string().min(1).max(128).optional(),
+  })
+  .refine(
+    (cluster) =>
+      (cluster.adminPasswordEnv === undefined) !== (cluster.adminPasswordFile === undefined),
+    'give exactly one of adminPasswordEnv and adminPasswordFile',
+  )
+  .refine(
+    (cluster) => cluster.caFile === undefined || cluster.securityProtocol === 'SASL_SSL',
+    'caFile is for securityProtocol SASL_SSL',
+  );
+
+export type KafkaClusterSettings = z.infer<typeof kafkaClusterSchema>;
+
+/** A registered cluster's settings, with a way to read its admin password when it is needed. */
+export interface KafkaClusterConfig extends KafkaClusterSettings {
+  readAdminPassword(): string;
+}
+
 // Strict: a misspelt setting in the config file must stop the start, not fall back in silence.
 const configSchema = z.strictObject({
   host: z.string().min(1).default('127.0.0.1'),
@@ -66,13 +108,22 @@ const configSchema = z.strictObject({
   corsAllowedOrigins: z.array(z.string().min(1)).default(['*']),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   clusterTransitionSeconds: z.coerce.number().min(0).max(3600).default(0),
+  kafkaClusters: z.array(kafkaClusterSchema).default([]),
+  kafkaReconcileIntervalSeconds: z.coerce.number().min(0.1).max(86400).default(30),
+  // Kafka itself refuses fewer than 4096 iterations for SCRAM-SHA-512, and more than 16384.
+  kafkaScramIterations: z.coerce.number().int().min(4096).max(16384).default(4096),
+  kafkaLeaseSeconds: z.coerce.number().min(1).max(3600).default(30),
+  kafkaFullResyncSeconds: z.coerce.number().min(0).max(7 * 86400).default(3600),
   verifySignatures: z.preprocess(
     (value) => (value === 'true' || value === '1' ? true : value === 'false' || value === '0' ? false : value),
     z.boolean(),
   ).default(true),
 });
 
-export type Config = z.infer<typeof configSchema> & { masterKeyFile: string };
+export type Config = Omit<z.infer<typeof configSchema>, 'kafkaClusters'> & {
+  masterKeyFile: string;
+  kafkaClusters: KafkaClusterConfig[];
+};
 
 /**
  * Builds the one configuration object from an optional JSON file (SCRAM_SECRETS_CONFIG) and
@@ -98,6 +149,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxInFlight: env.SCRAM_SECRETS_MAX_IN_FLIGHT,
     maxEventLoopDelayMs: env.SCRAM_SECRETS_MAX_EVENT_LOOP_DELAY_MS,
     storeBusyTimeoutMs: env.SCRAM_SECRETS_STORE_BUSY_TIMEOUT_MS,
+    kafkaReconcileIntervalSeconds: env.SCRAM_SECRETS_KAFKA_RECONCILE_INTERVAL_SECONDS,
+    kafkaScramIterations: env.SCRAM_SECRETS_KAFKA_SCRAM_ITERATIONS,
+    kafkaLeaseSeconds: env.SCRAM_SECRETS_KAFKA_LEASE_SECONDS,
+    kafkaFullResyncSeconds: env.SCRAM_SECRETS_KAFKA_FULL_RESYNC_SECONDS,
   };
   const throttleFromEnv = withoutUndefined({
     read: env.SCRAM_SECRETS_THROTTLE_READ ? parseBucket(env.SCRAM_SECRETS_THROTTLE_READ) : undefined,
@@ -117,7 +172,55 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ...parsed.data,
     dataDir,
     masterKeyFile: resolve(parsed.data.masterKeyFile ?? `${dataDir}/master.key`),
+    kafkaClusters: withPasswordReaders(parsed.data.kafkaClusters, env),
   };
+}
+
+/**
+ * Checks that every cluster's admin password can be read now, so that a typo stops the start,
+ * and reads it again at each connection, so that a changed file or variable takes effect.
+ */
+function withPasswordReaders(
+  clusters: KafkaClusterSettings[],
+  env: NodeJS.ProcessEnv,
+): KafkaClusterConfig[] {
+  const names = new Set<string>();
+  return clusters.map((cluster, index) => {
+    const key = `${cluster.accountId}/${cluster.region}/${cluster.name}`;
+    if (names.has(key)) {
+      throw new Error(`Invalid configuration: kafkaClusters.${index}: ${key} is registered twice`);
+    }
+    names.add(key);
+    const where = `kafkaClusters.${index}`;
+    const readAdminPassword = (): string => {
+      const password =
+        cluster.adminPasswordEnv !== undefined
+          ? env[cluster.adminPasswordEnv]
+          : readPasswordFile(cluster.adminPasswordFile!, where);
+      if (!password) {
+        throw new Error(
+          `Invalid configuration: ${where}: the admin password in ` +
+            (cluster.adminPasswordEnv !== undefined
+              ? `the environment variable ${cluster.adminPasswordEnv}`
+              : `the file ${cluster.adminPasswordFile}`) +
+            ' is missing or empty',
+        );
+      }
+      return password;
+    };
+    readAdminPassword();
+    return { ...cluster, readAdminPassword };
+  });
+}
+
+function readPasswordFile(file: string, where: string): string {
+  try {
+    // A trailing newline is an editor's, not part of the password.
+    return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+  } catch (error) {
+    const reason = (error as Error).message;
+    throw new Error(`Invalid configuration: ${where}: cannot read ${file}: ${reason}`);
+  }
 }
 
 function parseCredentials(text: string): unknown[] {

@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
 
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 
 import { clusterArn, clusterOperationArn, isClusterArn, type Scope } from './arn.js';
-import { badRequest, conflict, notFound } from './errors.js';
-import type { ClusterTable } from '../store/schema.js';
+import { badRequest, conflict, notFound, type ServiceError } from './errors.js';
+import { noDataPlane, type DataPlaneHook } from './sync.js';
+import type { ClusterTable, Database } from '../store/schema.js';
 import { isUniqueViolation } from '../store/errors.js';
+import { ReusableQuery, type SlotFor } from '../store/reusable-query.js';
 import type { Executor, Store } from '../store/store.js';
 
 export type ClusterState = 'ACTIVE' | 'CREATING' | 'UPDATING' | 'DELETING' | 'FAILED';
@@ -22,6 +24,8 @@ export interface ClusterDefinition {
   loggingInfo?: Record<string, unknown>;
   configurationInfo?: Record<string, unknown>;
   storageMode?: string;
+  /** Set on a Kafka cluster registered from the configuration: where its brokers are. */
+  selfManagedBrokers?: { bootstrapServers: string; securityProtocol: string };
 }
 
 export interface ClientAuthentication {
@@ -49,9 +53,13 @@ export interface Cluster {
  * configured transition time, then the cluster is ACTIVE again.
  */
 export class ClusterService {
+  /** Every call on a cluster begins by finding it, so these queries are compiled only once. */
+  private queries: ReturnType<typeof clusterQueries> | undefined;
+
   constructor(
     private readonly store: Store,
     private readonly transitionMs: number,
+    private readonly dataPlane: DataPlaneHook = noDataPlane,
   ) {}
 
   async createCluster(
@@ -117,22 +125,31 @@ export class ClusterService {
    * exist, or exists in another account or region, is 404.
    */
   async findCluster(scope: Scope, arn: string, db: Executor = this.store.db): Promise<Cluster> {
-    if (!isClusterArn(arn)) {
-      throw badRequest(
-        `${arn} is not a valid cluster ARN. Use the clusterArn that CreateCluster or ` +
-          'ListClusters returned.',
-        'clusterArn',
-      );
-    }
-    const row = await db
-      .selectFrom('clusters')
-      .selectAll()
-      .where('arn', '=', arn)
-      .where('account_id', '=', scope.accountId)
-      .where('region', '=', scope.region)
-      .executeTakeFirst();
-    if (!row) throw notFound(`The cluster ${arn} does not exist.`, 'clusterArn');
+    requireClusterArn(arn);
+    this.queries ??= clusterQueries(this.store.db);
+    const [row] = await this.queries.cluster.execute(db, {
+      arn,
+      accountId: scope.accountId,
+      region: scope.region,
+    });
+    if (!row) throw clusterNotFound(arn);
     return toCluster(row);
+  }
+
+  /**
+   * The ARN of the cluster an ARN names, refused as `findCluster` refuses it, without reading
+   * the rest of the cluster: listing its secrets needs no more, and is the busiest call.
+   */
+  async findClusterArn(scope: Scope, arn: string): Promise<string> {
+    requireClusterArn(arn);
+    this.queries ??= clusterQueries(this.store.db);
+    const [row] = await this.queries.arn.execute(this.store.db, {
+      arn,
+      accountId: scope.accountId,
+      region: scope.region,
+    });
+    if (!row) throw clusterNotFound(arn);
+    return row.arn;
   }
 
   /**
@@ -170,7 +187,7 @@ export class ClusterService {
   }
 
   async deleteCluster(scope: Scope, arn: string, currentVersion?: string): Promise<Cluster> {
-    return this.store.transaction(async (trx) => {
+    const result = await this.store.transaction(async (trx) => {
       const cluster = await this.findCluster(scope, arn, trx);
       if (currentVersion !== undefined && currentVersion !== cluster.currentVersion) {
         throw badRequest(versionMismatch(cluster), 'currentVersion');
@@ -179,6 +196,8 @@ export class ClusterService {
       await trx.deleteFrom('clusters').where('arn', '=', arn).execute();
       return cluster;
     });
+    this.dataPlane.changed({ kind: 'cluster', clusterArn: result.arn });
+    return result;
   }
 
   async updateSecurity(
@@ -190,7 +209,7 @@ export class ClusterService {
       encryptionInfo?: Record<string, unknown>;
     },
   ): Promise<{ cluster: Cluster; operationArn: string }> {
-    return this.store.transaction(async (trx) => {
+    const result = await this.store.transaction(async (trx) => {
       const cluster = await this.findCluster(scope, arn, trx);
       if (input.currentVersion !== cluster.currentVersion) {
         throw badRequest(versionMismatch(cluster), 'currentVersion');
@@ -224,6 +243,8 @@ export class ClusterService {
         operationArn: clusterOperationArn(scope, cluster.name),
       };
     });
+    this.dataPlane.changed({ kind: 'cluster', clusterArn: result.cluster.arn });
+    return result;
   }
 
   async updateTags(
@@ -240,6 +261,33 @@ export class ClusterService {
         .execute();
     });
   }
+}
+
+/** A cluster by its ARN, within the caller's account and region: all of it, or its ARN. */
+function clusterQueries(db: Kysely<Database>) {
+  const byArn = (db: Kysely<Database>, slot: SlotFor<'arn' | 'accountId' | 'region'>) =>
+    db
+      .selectFrom('clusters')
+      .where('arn', '=', slot<string>('arn'))
+      .where('account_id', '=', slot<string>('accountId'))
+      .where('region', '=', slot<string>('region'));
+  return {
+    cluster: new ReusableQuery(db, (db, slot) => byArn(db, slot).selectAll()),
+    arn: new ReusableQuery(db, (db, slot) => byArn(db, slot).select('arn')),
+  };
+}
+
+function requireClusterArn(arn: string): void {
+  if (isClusterArn(arn)) return;
+  throw badRequest(
+    `${arn} is not a valid cluster ARN. Use the clusterArn that CreateCluster or ` +
+      'ListClusters returned.',
+    'clusterArn',
+  );
+}
+
+function clusterNotFound(arn: string): ServiceError {
+  return notFound(`The cluster ${arn} does not exist.`, 'clusterArn');
 }
 
 /** MSK's cluster versions are short opaque strings that change on every update. */

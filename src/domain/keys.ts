@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 
 import { kmsAliasArn, kmsKeyArn, parseArn, type Scope } from './arn.js';
 import { jsonError, type ServiceError } from './errors.js';
+import { noDataPlane, type DataPlaneHook } from './sync.js';
 import { newKey, open, seal } from '../crypto/envelope.js';
 import type { KmsKeyTable } from '../store/schema.js';
 import type { Executor, Store } from '../store/store.js';
@@ -44,6 +45,7 @@ export class KeyService {
   constructor(
     private readonly store: Store,
     private readonly masterKey: Buffer,
+    private readonly dataPlane: DataPlaneHook = noDataPlane,
   ) {}
 
   async createKey(
@@ -359,6 +361,7 @@ export class KeyService {
       .set({ key_state: state, deletion_date: deletionDate })
       .where('key_id', '=', key.keyId)
       .execute();
+    this.dataPlane.changed({ kind: 'key', keyId: key.keyId });
   }
 }
 

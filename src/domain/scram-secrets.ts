@@ -1,15 +1,22 @@
+import { sql, type Kysely } from 'kysely';
+
 import { parseArn, type Scope } from './arn.js';
 import type { RequestContext } from './context.js';
 import type { Cluster, ClusterService } from './clusters.js';
 import { badRequest, ServiceError } from './errors.js';
 import type { PageTokens } from './paging.js';
+import { noDataPlane, type DataPlaneHook } from './sync.js';
 import { describeKeyState, type SecretService } from './secrets.js';
+import { ReusableQuery, type SlotFor } from '../store/reusable-query.js';
+import type { Database } from '../store/schema.js';
 import type { Executor, Store } from '../store/store.js';
 
 /** MSK accepts only secrets whose names carry this prefix. */
 export const SECRET_NAME_PREFIX = 'AmazonMSK_';
 export const MAX_SECRETS_PER_CLUSTER = 1000;
 export const MAX_SECRETS_PER_BATCH = 10;
+/** Page sizes whose queries are kept compiled; ListScramSecrets allows 1 to 100. */
+const MAX_COMPILED_PAGE_SIZES = 100;
 
 /**
  * Why a secret was not associated or disassociated. `InvalidSecretArn` is the code MSK itself
@@ -50,11 +57,15 @@ const KAFKA_POLICY_SID = 'AWSKafkaResourcePolicy';
  * holds the cluster's lock, so concurrent batches never exceed the limit or duplicate a user.
  */
 export class ScramSecretService {
+  /** Listing is the busiest call of all, so its queries are compiled once per page size. */
+  private readonly pageQueries = new Map<number, PageQueries>();
+
   constructor(
     private readonly store: Store,
     private readonly clusters: ClusterService,
     private readonly secrets: SecretService,
     private readonly tokens: PageTokens,
+    private readonly dataPlane: DataPlaneHook = noDataPlane,
   ) {}
 
   async associate(
@@ -62,7 +73,7 @@ export class ScramSecretService {
     clusterArn: string,
     secretArnList: string[],
   ): Promise<BatchResult> {
-    return this.store.transaction(async (trx) => {
+    const result = await this.store.transaction(async (trx) => {
       const cluster = await this.clusters.findCluster(context, clusterArn, trx);
       requireScramReady(cluster);
       await this.clusters.lockCluster(trx, cluster.arn);
@@ -80,6 +91,8 @@ export class ScramSecretService {
       }
       return { clusterArn: cluster.arn, unprocessedScramSecrets: unprocessed };
     });
+    this.dataPlane.changed({ kind: 'associations', clusterArn: result.clusterArn });
+    return result;
   }
 
   async disassociate(
@@ -87,7 +100,7 @@ export class ScramSecretService {
     clusterArn: string,
     secretArnList: string[],
   ): Promise<BatchResult> {
-    return this.store.transaction(async (trx) => {
+    const result = await this.store.transaction(async (trx) => {
       const cluster = await this.clusters.findCluster(scope, clusterArn, trx);
       await this.clusters.lockCluster(trx, cluster.arn);
 
@@ -109,6 +122,8 @@ export class ScramSecretService {
       }
       return { clusterArn: cluster.arn, unprocessedScramSecrets: unprocessed };
     });
+    this.dataPlane.changed({ kind: 'associations', clusterArn: result.clusterArn });
+    return result;
   }
 
   /** One page of a cluster's secret ARNs, in ARN order; the token carries the last ARN seen. */
@@ -118,23 +133,29 @@ export class ScramSecretService {
     maxResults: number,
     nextToken?: string,
   ): Promise<{ secretArnList: string[]; nextToken?: string }> {
-    const cluster = await this.clusters.findCluster(scope, clusterArn);
+    const arn = await this.clusters.findClusterArn(scope, clusterArn);
     const after =
-      nextToken === undefined
-        ? undefined
-        : this.tokens.read(listing(cluster), nextToken, 'nextToken');
-    let query = this.store.db
-      .selectFrom('scram_associations')
-      .select('secret_arn')
-      .where('cluster_arn', '=', cluster.arn)
-      .orderBy('secret_arn')
-      .limit(maxResults + 1);
-    if (after !== undefined) query = query.where('secret_arn', '>', after);
-    const arns = (await query.execute()).map((row) => row.secret_arn);
+      nextToken === undefined ? undefined : this.tokens.read(listing(arn), nextToken, 'nextToken');
+    const queries = this.pageQueriesFor(maxResults + 1);
+    const rows =
+      after === undefined
+        ? await queries.first.execute(this.store.db, { clusterArn: arn })
+        : await queries.next.execute(this.store.db, { clusterArn: arn, after });
+    const arns = rows.map((row) => row.secret_arn);
     if (arns.length <= maxResults) return { secretArnList: arns };
     const page = arns.slice(0, maxResults);
     const lastArn = page[page.length - 1]!;
-    return { secretArnList: page, nextToken: this.tokens.issue(listing(cluster), lastArn) };
+    return { secretArnList: page, nextToken: this.tokens.issue(listing(arn), lastArn) };
+  }
+
+  private pageQueriesFor(limit: number): PageQueries {
+    let queries = this.pageQueries.get(limit);
+    if (queries === undefined) {
+      if (this.pageQueries.size >= MAX_COMPILED_PAGE_SIZES) this.pageQueries.clear();
+      queries = pageQueries(this.store.db, limit);
+      this.pageQueries.set(limit, queries);
+    }
+    return queries;
   }
 
   /** Returns true when a new association was written, false when it already existed. */
@@ -301,6 +322,32 @@ export class ScramSecretService {
   }
 }
 
+type PageQueries = ReturnType<typeof pageQueries>;
+
+/**
+ * A cluster's secret ARNs in ARN order: the first page, and a page after a given ARN. The
+ * limit is written into the SQL rather than bound: SQLite plans a LIMIT by its value, so a
+ * bound one made it prepare the statement again on every call.
+ */
+function pageQueries(db: Kysely<Database>, limit: number) {
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new Error(`Invalid page limit ${limit}`);
+  const page = (db: Kysely<Database>, clusterArn: string) =>
+    db
+      .selectFrom('scram_associations')
+      .select('secret_arn')
+      .where('cluster_arn', '=', clusterArn)
+      .orderBy('secret_arn')
+      .limit(sql.lit(limit));
+  return {
+    first: new ReusableQuery(db, (db, slot: SlotFor<'clusterArn'>) =>
+      page(db, slot('clusterArn')),
+    ),
+    next: new ReusableQuery(db, (db, slot: SlotFor<'clusterArn' | 'after'>) =>
+      page(db, slot('clusterArn')).where('secret_arn', '>', slot<string>('after')),
+    ),
+  };
+}
+
 function requireScramReady(cluster: Cluster): void {
   if (!cluster.scramEnabled) {
     throw badRequest(
@@ -388,6 +435,6 @@ function unique(values: string[]): string[] {
   return [...new Set(values)];
 }
 
-function listing(cluster: Cluster): string {
-  return `scram-secrets:${cluster.arn}`;
+function listing(clusterArn: string): string {
+  return `scram-secrets:${clusterArn}`;
 }

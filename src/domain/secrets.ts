@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { parseArn, secretArn, type Scope } from './arn.js';
 import { jsonError } from './errors.js';
 import type { KeyService, KmsKey } from './keys.js';
+import { noDataPlane, type DataPlaneHook } from './sync.js';
 import { newKey, open, seal } from '../crypto/envelope.js';
 import type { SecretTable, SecretVersionTable } from '../store/schema.js';
 import { isUniqueViolation } from '../store/errors.js';
@@ -65,6 +66,7 @@ export class SecretService {
   constructor(
     private readonly store: Store,
     private readonly keys: KeyService,
+    private readonly dataPlane: DataPlaneHook = noDataPlane,
   ) {}
 
   async createSecret(
@@ -289,7 +291,7 @@ export class SecretService {
     secretId: string,
     input: { value: SecretValue; clientRequestToken?: string; versionStages?: string[] },
   ): Promise<{ secret: Secret; versionId: string; stages: string[] }> {
-    return this.store.transaction(async (trx) => {
+    const result = await this.store.transaction(async (trx) => {
       const secret = await this.findSecret(scope, secretId, {}, trx);
       const versionId = input.clientRequestToken ?? randomUUID();
       const stages = input.versionStages ?? [AWSCURRENT];
@@ -303,6 +305,8 @@ export class SecretService {
         .execute();
       return { secret, versionId, stages };
     });
+    this.dataPlane.changed({ kind: 'secret', secretArn: result.secret.arn });
+    return result;
   }
 
   async updateSecret(
@@ -315,7 +319,7 @@ export class SecretService {
       clientRequestToken?: string;
     },
   ): Promise<{ secret: Secret; versionId?: string }> {
-    return this.store.transaction(async (trx) => {
+    const result = await this.store.transaction(async (trx) => {
       const secret = await this.findSecret(scope, secretId, {}, trx);
       if (input.kmsKeyId !== undefined) await this.usableKey(scope, input.kmsKeyId, trx);
       const changes: Partial<SecretTable> = { last_changed_date: Date.now() };
@@ -331,6 +335,8 @@ export class SecretService {
       await this.addVersion(updated, versionId, input.value, [AWSCURRENT], trx);
       return { secret: updated, versionId };
     });
+    this.dataPlane.changed({ kind: 'secret', secretArn: result.secret.arn });
+    return result;
   }
 
   async deleteSecret(
@@ -351,7 +357,7 @@ export class SecretService {
         'RecoveryWindowInDays must be a whole number from 7 to 30.',
       );
     }
-    return this.store.transaction(async (trx) => {
+    const result = await this.store.transaction(async (trx) => {
       const secret = await this.findSecret(scope, secretId, { allowDeleted: true }, trx);
       if (input.forceDeleteWithoutRecovery) {
         await trx.deleteFrom('secrets').where('arn', '=', secret.arn).execute();
@@ -371,6 +377,8 @@ export class SecretService {
         .execute();
       return { secret, deletionDate };
     });
+    this.dataPlane.changed({ kind: 'secret', secretArn: result.secret.arn });
+    return result;
   }
 
   async restoreSecret(scope: Scope, secretId: string): Promise<Secret> {
@@ -380,6 +388,7 @@ export class SecretService {
       .set({ deleted_date: null })
       .where('arn', '=', secret.arn)
       .execute();
+    this.dataPlane.changed({ kind: 'secret', secretArn: secret.arn });
     return { ...secret, deletedDate: null };
   }
 

@@ -146,6 +146,43 @@ export function migrationProvider(dialect: StoreDialect): MigrationProvider {
           .execute();
       },
     },
+    '0004_kafka_data_plane': {
+      // The data plane's own state. kafka_users is keyed by cluster ARN without a foreign key
+      // on purpose: when a cluster row goes, the users we made on its brokers must still be
+      // known, so that they can be removed.
+      async up(db: Kysely<unknown>): Promise<void> {
+        await db.schema
+          .alterTable('scram_associations')
+          .addColumn('sync_state', 'text', (c) => c.notNull().defaultTo('PENDING'))
+          .execute();
+        await db.schema.alterTable('scram_associations').addColumn('sync_reason', 'text').execute();
+        await db.schema.alterTable('scram_associations').addColumn('synced_at', 'bigint').execute();
+
+        await db.schema
+          .createTable('kafka_users')
+          .addColumn('cluster_arn', 'text', (c) => c.notNull())
+          .addColumn('username', 'text', (c) => c.notNull())
+          .addColumn('secret_arn', 'text')
+          .addColumn('version_id', 'text')
+          .addColumn('fingerprint', 'text')
+          .addColumn('iterations', 'integer')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('provisioned_at', 'bigint')
+          .addPrimaryKeyConstraint('kafka_users_pk', ['cluster_arn', 'username'])
+          .execute();
+
+        await db.schema
+          .createTable('kafka_cluster_sync')
+          .addColumn('cluster_arn', 'text', (c) => c.primaryKey())
+          .addColumn('lease_holder', 'text')
+          .addColumn('lease_expires_at', 'bigint')
+          .addColumn('last_attempt_at', 'bigint')
+          .addColumn('last_success_at', 'bigint')
+          .addColumn('last_full_resync_at', 'bigint')
+          .addColumn('last_error', 'text')
+          .execute();
+      },
+    },
   };
   return { getMigrations: async () => migrations };
 }

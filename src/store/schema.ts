@@ -1,4 +1,4 @@
-import type { Generated } from 'kysely';
+import type { ColumnType, Generated } from 'kysely';
 
 /**
  * The tables, as Kysely sees them. Timestamps are epoch milliseconds; JSON documents are
@@ -12,6 +12,8 @@ export interface Database {
   clusters: ClusterTable;
   scram_associations: ScramAssociationTable;
   audit_events: AuditEventTable;
+  kafka_users: KafkaUserTable;
+  kafka_cluster_sync: KafkaClusterSyncTable;
 }
 
 export interface KmsKeyTable {
@@ -86,6 +88,11 @@ export interface ScramAssociationTable {
   secret_arn: string;
   username: string;
   created_at: number;
+  /** PENDING, ACTIVE or FAILED: whether the user is on the cluster's brokers as it should be. */
+  sync_state: ColumnType<string, string | undefined, string>;
+  sync_reason: ColumnType<string | null, string | null | undefined, string | null>;
+  /** When the reconciler last confirmed or applied this association on the brokers. */
+  synced_at: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 export interface AuditEventTable {
@@ -97,4 +104,31 @@ export interface AuditEventTable {
   action: string;
   resource: string;
   outcome: string;
+}
+
+/**
+ * A SCRAM user this service created on a cluster's brokers: the row is written before the
+ * broker is asked, so that a crash in between never leaves a user we cannot tell is ours.
+ * `version_id` and `fingerprint` (a keyed hash, never the password) say what was provisioned.
+ */
+export interface KafkaUserTable {
+  cluster_arn: string;
+  username: string;
+  secret_arn: string | null;
+  version_id: string | null;
+  fingerprint: string | null;
+  iterations: number | null;
+  created_at: number;
+  provisioned_at: number | null;
+}
+
+/** Per registered cluster: which replica reconciles it (a lease), and how the last pass went. */
+export interface KafkaClusterSyncTable {
+  cluster_arn: string;
+  lease_holder: string | null;
+  lease_expires_at: number | null;
+  last_attempt_at: number | null;
+  last_success_at: number | null;
+  last_full_resync_at: number | null;
+  last_error: string | null;
 }

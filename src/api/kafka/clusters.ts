@@ -270,10 +270,13 @@ function clusterV2(cluster: Cluster): Record<string, unknown> {
 }
 
 /**
- * A cluster without real brokers gets broker names in MSK's format, so that tools which read
- * them find what they expect; nothing listens there.
+ * A registered Kafka cluster answers with its real bootstrap servers. A cluster without real
+ * brokers gets broker names in MSK's format, so that tools which read them find what they
+ * expect; nothing listens there.
  */
 function bootstrapBrokers(cluster: Cluster): Record<string, string> {
+  const registered = cluster.definition.selfManagedBrokers;
+  if (registered) return { bootstrapBrokerStringSaslScram: registered.bootstrapServers };
   const id = cluster.arn.split('/')[2]!.slice(0, 6);
   const domain = `${cluster.name.toLowerCase()}.${id}.c1.kafka.${cluster.region}.amazonaws.com`;
   const hosts = (port: number): string =>
