@@ -1,8 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -11,7 +8,10 @@ import { fileURLToPath } from 'node:url';
 import { KafkaClient } from '@aws-sdk/client-kafka';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 
+import { assertCliError, awsCli, ENDPOINT_VARIABLES, type AwsCli } from '../support/aws-cli.js';
 import { createMskSecret, createScramCluster, uniqueTag } from '../support/fixtures.js';
+import { startServe, type ServeProcess } from '../support/serve.js';
+import { REGION } from '../support/server.js';
 
 /**
  * The unmodified AWS CLI (v1, from PyPI) against the real `scram-secrets serve` process: the
@@ -19,15 +19,6 @@ import { createMskSecret, createScramCluster, uniqueTag } from '../support/fixtu
  */
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const MAIN = join(ROOT, 'dist', 'src', 'cli', 'main.js');
-const REGION = 'us-east-1';
-
-/** The AWS CLI's names for the services the CLI calls here, and their endpoint variables. */
-const ENDPOINT_VARIABLES: Record<string, string> = {
-  kafka: 'AWS_ENDPOINT_URL_KAFKA',
-  kms: 'AWS_ENDPOINT_URL_KMS',
-  secretsmanager: 'AWS_ENDPOINT_URL_SECRETS_MANAGER',
-};
 
 interface Example {
   credentials: { accessKeyId: string; secretAccessKey: string; accountId: string };
@@ -35,37 +26,32 @@ interface Example {
   expectedOutput: string;
 }
 
-interface CliResult {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 let example: Example;
 let workDir: string;
-let service: RunningService;
-let strayRequests: StrayRequestTrap;
-let cliEnvironment: NodeJS.ProcessEnv;
+let service: ServeProcess;
+let cli: AwsCli;
 
 before(async () => {
-  requireAwsCli();
   example = readReadmeExample();
   workDir = mkdtempSync(join(tmpdir(), 'scram-secrets-aws-cli-'));
   const { accessKeyId, secretAccessKey, accountId } = example.credentials;
-  service = await startService({
-    SCRAM_SECRETS_DATA_DIR: join(workDir, 'data'),
-    SCRAM_SECRETS_CREDENTIALS: `${accessKeyId}:${secretAccessKey}:${accountId}`,
-    // The CLI signs differently from the JavaScript SDK (no x-amz-content-sha256 header, for
-    // one); a deployment verifies signatures, so the CLI must pass that check.
-    SCRAM_SECRETS_VERIFY_SIGNATURES: 'true',
+  service = await startServe({
+    env: {
+      SCRAM_SECRETS_DATA_DIR: join(workDir, 'data'),
+      SCRAM_SECRETS_CREDENTIALS: `${accessKeyId}:${secretAccessKey}:${accountId}`,
+      SCRAM_SECRETS_LOG_LEVEL: 'info',
+      SCRAM_SECRETS_CORS_ORIGINS: '*',
+      // The CLI signs differently from the JavaScript SDK (no x-amz-content-sha256 header, for
+      // one); a deployment verifies signatures, so the CLI must pass that check.
+      SCRAM_SECRETS_VERIFY_SIGNATURES: 'true',
+    },
   });
-  strayRequests = await startStrayRequestTrap();
-  cliEnvironment = awsCliEnvironment(service.url, strayRequests.url, workDir);
+  cli = await awsCli(service.url);
 });
 
 after(async () => {
   await service?.stop();
-  await strayRequests?.close();
+  await cli?.close();
   if (workDir) rmSync(workDir, { recursive: true, force: true });
 });
 
@@ -73,11 +59,12 @@ test('the README example runs verbatim and prints what the README shows', async 
   const scriptFile = join(workDir, 'readme-example.sh');
   writeFileSync(scriptFile, example.script);
 
-  const result = await run('bash', ['-euo', 'pipefail', scriptFile], cliEnvironment);
+  const script = ['-euo', 'pipefail', scriptFile];
+  const result = await cli.exec('bash', script, example.credentials, workDir);
 
   assert.equal(result.status, 0, `the example failed:\n${result.stderr}`);
   assert.equal(withoutRandomParts(result.stdout), withoutRandomParts(example.expectedOutput));
-  assert.deepEqual(strayRequests.seen, [], 'the CLI sent requests elsewhere than the service');
+  assert.deepEqual(cli.strayRequests, [], 'the CLI sent requests elsewhere than the service');
 });
 
 describe('errors as the AWS CLI shows them', () => {
@@ -99,7 +86,7 @@ describe('errors as the AWS CLI shows them', () => {
   });
 
   after(() => {
-    assert.deepEqual(strayRequests.seen, [], 'the CLI sent requests elsewhere than the service');
+    assert.deepEqual(cli.strayRequests, [], 'the CLI sent requests elsewhere than the service');
   });
 
   test('invalid input is a BadRequestException, with its message, and a failing exit', async () => {
@@ -171,50 +158,8 @@ describe('errors as the AWS CLI shows them', () => {
   });
 });
 
-function aws(args: string[], overrides: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-  const { accessKeyId, secretAccessKey } = example.credentials;
-  return run('aws', args, {
-    ...cliEnvironment,
-    AWS_ACCESS_KEY_ID: accessKeyId,
-    AWS_SECRET_ACCESS_KEY: secretAccessKey,
-    AWS_DEFAULT_REGION: REGION,
-    ...overrides,
-  });
-}
-
-function assertCliError(
-  result: CliResult,
-  errorType: string,
-  operation: string,
-  message: RegExp,
-): void {
-  assert.notEqual(result.status, 0, `expected a failure, got:\n${result.stdout}`);
-  assert.equal(result.stdout, '');
-  const prefix = `An error occurred (${errorType}) when calling the ${operation} operation: `;
-  const line = result.stderr.split('\n').find((candidate) => candidate.startsWith(prefix));
-  assert.ok(line, `stderr does not name ${errorType}:\n${result.stderr}`);
-  assert.match(line.slice(prefix.length), message);
-}
-
-/** Fails, rather than skips, without a CLI recent enough to honour AWS_ENDPOINT_URL_<SERVICE>. */
-function requireAwsCli(): void {
-  const probe = spawnSync('aws', ['--version'], { encoding: 'utf8' });
-  if (probe.error) {
-    throw new Error(
-      'The AWS CLI (`aws`) is not on PATH; these tests need it. Install it with ' +
-        '`python3 -m pip install awscli` (.ci/run does), then run `pyenv rehash` under pyenv.',
-    );
-  }
-  const version = /aws-cli\/(\d+)\.(\d+)\./.exec(`${probe.stdout}${probe.stderr}`);
-  const [major, minor] = version ? [Number(version[1]), Number(version[2])] : [0, 0];
-  // Older releases ignore the endpoint variables and would send the calls to AWS itself.
-  const recentEnough = (major === 1 && minor >= 29) || (major === 2 && minor >= 13) || major > 2;
-  if (!recentEnough) {
-    throw new Error(
-      `The AWS CLI is too old (${probe.stdout.trim()}): these tests need 1.29 or later ` +
-        '(`python3 -m pip install --upgrade awscli`).',
-    );
-  }
+function aws(args: string[], overrides: NodeJS.ProcessEnv = {}) {
+  return cli.run(args, example.credentials, overrides);
 }
 
 /**
@@ -262,127 +207,10 @@ function assertEndpointsCovered(script: string): void {
   }
 }
 
-/** The CLI's environment: only the test's settings, none of the user's AWS configuration. */
-function awsCliEnvironment(serviceUrl: string, trapUrl: string, home: string): NodeJS.ProcessEnv {
-  const inherited = Object.fromEntries(
-    Object.entries(process.env).filter(([name]) => !/^(AWS_|HTTPS?_PROXY|NO_PROXY)/i.test(name)),
-  );
-  const endpoints = Object.fromEntries(
-    Object.values(ENDPOINT_VARIABLES).map((variable) => [variable, serviceUrl]),
-  );
-  return {
-    ...inherited,
-    ...endpoints,
-    AWS_CONFIG_FILE: join(home, 'no-aws-config'),
-    AWS_SHARED_CREDENTIALS_FILE: join(home, 'no-aws-credentials'),
-    AWS_MAX_ATTEMPTS: '1',
-    AWS_PAGER: '',
-    // Anything not bound for the service goes to a trap that refuses it and records it.
-    HTTP_PROXY: trapUrl,
-    HTTPS_PROXY: trapUrl,
-    NO_PROXY: '127.0.0.1',
-  };
-}
-
-function run(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env, cwd: workDir });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
-
 /** ARN suffixes and ids differ from run to run; everything else must match the README. */
 function withoutRandomParts(output: string): string {
   return output
     .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(-\d+)?/g, '<uuid>')
     .replace(/(:secret:[\w/+=.@-]+)-[A-Za-z0-9]{6}\b/g, '$1-<suffix>')
     .trim();
-}
-
-interface RunningService {
-  url: string;
-  stop(): Promise<void>;
-}
-
-/** `scram-secrets serve` as a user starts it, on a free loopback port. */
-function startService(settings: Record<string, string>): Promise<RunningService> {
-  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [MAIN, 'serve'], {
-    env: {
-      ...process.env,
-      SCRAM_SECRETS_HOST: '127.0.0.1',
-      SCRAM_SECRETS_PORT: '0',
-      SCRAM_SECRETS_LOG_LEVEL: 'info',
-      SCRAM_SECRETS_CORS_ORIGINS: '*',
-      ...settings,
-    },
-  });
-  let output = '';
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    await exited;
-  };
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      void stop();
-      reject(new Error(`scram-secrets serve did not start within 15 s:\n${output}`));
-    }, 15_000);
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const url = startedUrl(output);
-      if (url === undefined) return;
-      clearTimeout(timer);
-      resolve({ url, stop });
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`scram-secrets serve exited with ${code}:\n${output}`));
-    });
-  });
-}
-
-/** The URL from the `server.started` log event, once it has been written. */
-function startedUrl(output: string): string | undefined {
-  for (const line of output.split('\n')) {
-    if (!line.startsWith('{')) continue;
-    try {
-      const event = JSON.parse(line) as { event?: string; url?: string };
-      if (event.event === 'server.started' && event.url) return event.url;
-    } catch {
-      // A line still being written; the next chunk completes it.
-    }
-  }
-  return undefined;
-}
-
-interface StrayRequestTrap {
-  url: string;
-  seen: string[];
-  close(): Promise<void>;
-}
-
-/** A loopback proxy that refuses every request and keeps its target. */
-async function startStrayRequestTrap(): Promise<StrayRequestTrap> {
-  const seen: string[] = [];
-  const server: Server = createServer((request, response) => {
-    seen.push(`${request.method} ${request.url}`);
-    response.writeHead(502).end();
-  });
-  server.on('connect', (request, socket) => {
-    seen.push(`CONNECT ${request.url}`);
-    socket.end('HTTP/1.1 502 Bad Gateway\r\n\r\n');
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    seen,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
-  };
 }

@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
 import {
@@ -16,6 +14,7 @@ import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 
 import { registeredClusterArn } from '../../src/kafka/registration.js';
 import { createKey, createMskSecrets, type MskSecret } from '../support/fixtures.js';
+import { startServe, type ServeProcess } from '../support/serve.js';
 import { ACCESS_KEY_ID, ACCOUNT_ID, REGION, SECRET_ACCESS_KEY } from '../support/server.js';
 import {
   ADMIN_PASSWORD,
@@ -31,68 +30,23 @@ import {
   type TestBroker,
 } from './support.js';
 
-const MAIN = resolve(import.meta.dirname, '../../src/cli/main.js');
 const CLUSTER = { name: 'crashy-kafka', accountId: ACCOUNT_ID, region: REGION };
 const CLUSTER_ARN = registeredClusterArn(CLUSTER);
 const HAND_MADE = { username: 'operators-own', password: 'kept-by-hand' };
 
-/** The service as its own process, so that it can be killed with SIGKILL at any instant. */
-interface ServiceProcess {
-  url: string;
-  child: ChildProcess;
-  /** Resolves at the first log line with this event, with the line's fields. */
-  nextEvent(event: string): Promise<Record<string, unknown>>;
-  exited: Promise<void>;
-}
-
 let broker: TestBroker;
 let workDir: string;
 let env: NodeJS.ProcessEnv;
-let service: ServiceProcess | undefined;
+/** The service as its own process, so that it can be killed with SIGKILL at any instant. */
+let service: ServeProcess | undefined;
 let dropDatabase: (() => Promise<void>) | undefined;
 
-async function startService(): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, [MAIN, 'serve'], {
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const waiting: { event: string; resolve: (fields: Record<string, unknown>) => void }[] = [];
-  let url: ((value: string) => void) | undefined;
-  const started = new Promise<string>((resolveUrl) => (url = resolveUrl));
-  createInterface({ input: child.stdout! }).on('line', (line) => {
-    let fields: Record<string, unknown>;
-    try {
-      fields = JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      return;
-    }
-    if (fields.event === 'server.started') url?.(String(fields.url));
-    for (const waiter of waiting.filter((w) => w.event === fields.event)) {
-      waiting.splice(waiting.indexOf(waiter), 1);
-      waiter.resolve(fields);
-    }
-  });
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-  const exited = new Promise<void>((resolveExit) => child.once('exit', () => resolveExit()));
-  const baseUrl = await Promise.race([
-    started,
-    exited.then(() => {
-      throw new Error(`the service exited while starting: ${stderr}`);
-    }),
-  ]);
-  return {
-    url: baseUrl,
-    child,
-    exited,
-    nextEvent: (event) =>
-      new Promise((resolveEvent) => waiting.push({ event, resolve: resolveEvent })),
-  };
+function startService(): Promise<ServeProcess> {
+  return startServe({ env });
 }
 
-async function kill(running: ServiceProcess): Promise<void> {
-  running.child.kill('SIGKILL');
-  await running.exited;
+async function kill(running: ServeProcess): Promise<void> {
+  await running.stop('SIGKILL');
 }
 
 function clients(url: string) {

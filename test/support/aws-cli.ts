@@ -14,13 +14,27 @@ export interface CliResult {
   stderr: string;
 }
 
+export interface Caller {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
 export interface AwsCli {
-  /** Runs `aws …` as the given caller against the service. */
-  run(args: string[], caller: { accessKeyId: string; secretAccessKey: string }): Promise<CliResult>;
+  /** Runs `aws …` as the given caller against the service; `overrides` change its environment. */
+  run(args: string[], caller: Caller, overrides?: NodeJS.ProcessEnv): Promise<CliResult>;
+  /** Runs another command, such as a shell script that calls `aws`, in the same environment. */
+  exec(command: string, args: string[], caller: Caller, cwd?: string): Promise<CliResult>;
   /** Requests the CLI sent anywhere but the service (there must be none). */
   strayRequests: string[];
   close(): Promise<void>;
 }
+
+/** The AWS CLI's names for the services it calls here, and their endpoint variables. */
+export const ENDPOINT_VARIABLES: Record<string, string> = {
+  kafka: 'AWS_ENDPOINT_URL_KAFKA',
+  kms: 'AWS_ENDPOINT_URL_KMS',
+  secretsmanager: 'AWS_ENDPOINT_URL_SECRETS_MANAGER',
+};
 
 /**
  * The unmodified AWS CLI pointed at a test server, with none of the user's AWS settings.
@@ -44,12 +58,14 @@ export async function awsCli(serviceUrl: string): Promise<AwsCli> {
   const inherited = Object.fromEntries(
     Object.entries(process.env).filter(([name]) => !/^(AWS_|HTTPS?_PROXY|NO_PROXY)/i.test(name)),
   );
+  const endpoints = Object.fromEntries(
+    Object.values(ENDPOINT_VARIABLES).map((variable) => [variable, serviceUrl]),
+  );
+  // The service-specific variables outrank AWS_ENDPOINT_URL, even one a script exports.
   const environment: NodeJS.ProcessEnv = {
     ...inherited,
+    ...endpoints,
     AWS_ENDPOINT_URL: serviceUrl,
-    AWS_ENDPOINT_URL_KAFKA: serviceUrl,
-    AWS_ENDPOINT_URL_KMS: serviceUrl,
-    AWS_ENDPOINT_URL_SECRETS_MANAGER: serviceUrl,
     AWS_CONFIG_FILE: join(home, 'no-aws-config'),
     AWS_SHARED_CREDENTIALS_FILE: join(home, 'no-aws-credentials'),
     AWS_DEFAULT_REGION: REGION,
@@ -61,12 +77,10 @@ export async function awsCli(serviceUrl: string): Promise<AwsCli> {
   };
   return {
     strayRequests,
-    run: (args, caller) =>
-      run(args, {
-        ...environment,
-        AWS_ACCESS_KEY_ID: caller.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: caller.secretAccessKey,
-      }),
+    run: (args, caller, overrides = {}) =>
+      run('aws', args, { ...environment, ...keys(caller), ...overrides }),
+    exec: (command, args, caller, cwd) =>
+      run(command, args, { ...environment, ...keys(caller) }, cwd),
     close: async () => {
       await new Promise<void>((resolve) => trap.close(() => resolve()));
       rmSync(home, { recursive: true, force: true });
@@ -89,9 +103,18 @@ export function assertCliError(
   assert.match(line.slice(prefix.length), message);
 }
 
-function run(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
+function keys(caller: Caller): NodeJS.ProcessEnv {
+  return { AWS_ACCESS_KEY_ID: caller.accessKeyId, AWS_SECRET_ACCESS_KEY: caller.secretAccessKey };
+}
+
+function run(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  cwd?: string,
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn('aws', args, { env });
+    const child = spawn(command, args, { env, cwd });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -101,13 +124,16 @@ function run(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
   });
 }
 
-/** Fails, rather than skips, without a CLI recent enough to honour AWS_ENDPOINT_URL. */
+/**
+ * Fails, rather than skips, without a CLI recent enough to honour AWS_ENDPOINT_URL_<SERVICE>:
+ * older releases ignore the endpoint variables and would send the calls to AWS itself.
+ */
 function requireAwsCli(): void {
   const probe = spawnSync('aws', ['--version'], { encoding: 'utf8' });
   if (probe.error) {
     throw new Error(
       'The AWS CLI (`aws`) is not on PATH; these tests need it. Install it with ' +
-        '`python3 -m pip install awscli` (.ci/run does).',
+        '`python3 -m pip install awscli` (.ci/run does), then run `pyenv rehash` under pyenv.',
     );
   }
   const version = /aws-cli\/(\d+)\.(\d+)\./.exec(`${probe.stdout}${probe.stderr}`);
@@ -115,6 +141,9 @@ function requireAwsCli(): void {
   const recentEnough = (major === 1 && minor >= 29) || (major === 2 && minor >= 13) || major > 2;
   if (!recentEnough) {
     const found = probe.stdout.trim();
-    throw new Error(`The AWS CLI is too old (${found}): these tests need 1.29 or later.`);
+    throw new Error(
+      `The AWS CLI is too old (${found}): these tests need 1.29 or later ` +
+        '(`python3 -m pip install --upgrade awscli`).',
+    );
   }
 }
