@@ -16,11 +16,27 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import pg from 'pg';
 
+import { registeredClusterArn } from '../../src/kafka/registration.js';
+import {
+  ADMIN_PASSWORD,
+  ADMIN_PASSWORD_ENV,
+  ADMIN_USER,
+  brokerUsers,
+  startBroker,
+  waitFor,
+  writeClusterConfig,
+  type TestBroker,
+} from '../kafka/support.js';
 import { createKey, createMskSecret, createMskSecrets, createScramCluster, type MskSecret } from '../support/fixtures.js';
 import { ACCESS_KEY_ID, ACCOUNT_ID, REGION, SECRET_ACCESS_KEY } from '../support/server.js';
 
 const MAIN = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');
 const serverUrl = process.env.SCRAM_SECRETS_TEST_DATABASE_URL;
+/** The storm's cluster: registered with a real broker, whose users must end up matching. */
+const STORM_CLUSTER = { name: 'storm-kafka', accountId: ACCOUNT_ID, region: REGION };
+const STORM_CLUSTER_ARN = registeredClusterArn(STORM_CLUSTER);
+/** A user made with Kafka's own tools, which the replicas must leave alone. */
+const HAND_MADE = { username: 'made-by-hand', password: 'kept-by-an-operator' };
 
 interface Replica {
   child: ChildProcess;
@@ -30,12 +46,15 @@ interface Replica {
 
 /**
  * Several replicas of the real `serve` command on one PostgreSQL database, sharing the
- * master key (as replicas must) and nothing else.
+ * master key (as replicas must) and nothing else. They register one real Kafka broker, whose
+ * SCRAM users the storm's associations must become.
  */
 describe('three replicas on one PostgreSQL', { skip: serverUrl ? false : 'needs PostgreSQL: set SCRAM_SECRETS_TEST_DATABASE_URL (CI does)' }, () => {
   const workDir = mkdtempSync(join(tmpdir(), 'scram-replicas-'));
   const databaseName = `scram_replicas_${randomUUID().replaceAll('-', '')}`;
   let databaseUrl: string;
+  let broker: TestBroker | undefined;
+  let clusterConfigFile: string;
   const replicas: Replica[] = [];
 
   async function startReplica(index: number): Promise<Replica> {
@@ -49,6 +68,12 @@ describe('three replicas on one PostgreSQL', { skip: serverUrl ? false : 'needs 
         SCRAM_SECRETS_MAX_EVENT_LOOP_DELAY_MS: '0',
         SCRAM_SECRETS_LOG_LEVEL: 'info',
         SCRAM_SECRETS_CREDENTIALS: `${ACCESS_KEY_ID}:${SECRET_ACCESS_KEY}:${ACCOUNT_ID}`,
+        SCRAM_SECRETS_CONFIG: clusterConfigFile,
+        [ADMIN_PASSWORD_ENV]: ADMIN_PASSWORD,
+        // Short, so that the replica killed while holding the lease is replaced within the
+        // test: another takes over within lease plus interval (README, Failover).
+        SCRAM_SECRETS_KAFKA_RECONCILE_INTERVAL_SECONDS: '1',
+        SCRAM_SECRETS_KAFKA_LEASE_SECONDS: '3',
       },
     });
     let output = '';
@@ -89,6 +114,18 @@ describe('three replicas on one PostgreSQL', { skip: serverUrl ? false : 'needs 
   }
 
   before(async () => {
+    broker = await startBroker();
+    await broker.tool(
+      'configs',
+      '--alter',
+      '--entity-type',
+      'users',
+      '--entity-name',
+      HAND_MADE.username,
+      '--add-config',
+      `SCRAM-SHA-512=[iterations=4096,password=${HAND_MADE.password}]`,
+    );
+    clusterConfigFile = writeClusterConfig(workDir, broker, STORM_CLUSTER);
     await admin(`CREATE DATABASE ${databaseName}`);
     const url = new URL(serverUrl!);
     url.pathname = `/${databaseName}`;
@@ -99,6 +136,7 @@ describe('three replicas on one PostgreSQL', { skip: serverUrl ? false : 'needs 
 
   after(async () => {
     for (const replica of replicas) replica.child.kill('SIGKILL');
+    await broker?.destroy();
     await admin(`DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`);
     rmSync(workDir, { recursive: true, force: true });
   });
@@ -162,7 +200,7 @@ describe('three replicas on one PostgreSQL', { skip: serverUrl ? false : 'needs 
     const first = replicas[0]!;
     const secretsManager = new SecretsManagerClient(clientConfig(first.url));
     const keyId = await createKey(new KMSClient(clientConfig(first.url)));
-    const clusterArn = await createScramCluster(first.kafka);
+    const clusterArn = STORM_CLUSTER_ARN;
     // 1,020 distinct users and 20 more secrets that claim usernames already taken.
     const secrets: MskSecret[] = await createMskSecrets(secretsManager, keyId, 1020);
     const twins = await Promise.all(
@@ -206,7 +244,9 @@ describe('three replicas on one PostgreSQL', { skip: serverUrl ? false : 'needs 
     };
     const workers = Array.from({ length: 24 }, () => worker());
     await new Promise((resolve) => setTimeout(resolve, 2500));
-    replicas[1]!.child.kill('SIGKILL');
+    // The replica that reconciles the cluster dies, so that another must take its lease over.
+    const killed = await leaseHolder(clusterArn);
+    replicas[killed]!.child.kill('SIGKILL');
     await new Promise((resolve) => setTimeout(resolve, 2500));
     stop = true;
     await Promise.all(workers);
@@ -214,7 +254,7 @@ describe('three replicas on one PostgreSQL', { skip: serverUrl ? false : 'needs 
     assert.ok(refusals.get('ClusterSecretLimitExceeded')! > 0, 'the storm fought at the limit');
     assert.ok(refusals.get('DuplicateUsername')! > 0, 'the storm raced usernames');
 
-    replicas[1] = await startReplica(1);
+    replicas[killed] = await startReplica(killed);
     const views = await Promise.all(replicas.map((replica) => listAll(replica.kafka, clusterArn)));
     const client = new pg.Client({ connectionString: databaseUrl });
     await client.connect();
@@ -233,8 +273,52 @@ describe('three replicas on one PostgreSQL', { skip: serverUrl ? false : 'needs 
         if (expected !== undefined) assert.equal(row.username, expected);
       }
       for (const view of views) assert.deepEqual(view, inDatabase, 'every replica lists what the database holds');
+      await assertBrokerHolds(usernames);
     } finally {
       await client.end();
     }
   });
+
+  /** Which replica holds the cluster's reconciler lease; its holder id starts with its pid. */
+  async function leaseHolder(clusterArn: string): Promise<number> {
+    let index = -1;
+    await waitFor('a replica holds the lease', async () => {
+      const client = new pg.Client({ connectionString: databaseUrl });
+      await client.connect();
+      try {
+        const row = await client.query<{ lease_holder: string | null }>(
+          'select lease_holder from kafka_cluster_sync where cluster_arn = $1',
+          [clusterArn],
+        );
+        const pid = Number(row.rows[0]?.lease_holder?.split('-', 1)[0]);
+        index = replicas.findIndex((replica) => replica.child.pid === pid);
+        return index >= 0;
+      } finally {
+        await client.end();
+      }
+    }, 30_000);
+    return index;
+  }
+
+  /**
+   * The broker's SCRAM users, apart from its admin and the hand-made one, come to be exactly
+   * the associated usernames. Polled, because the lease holder writes them after the calls
+   * have been answered; bounded, because a holder that never took over must fail the test.
+   */
+  async function assertBrokerHolds(usernames: string[]): Promise<void> {
+    const expected = [...usernames].sort();
+    let onBroker: string[] = [];
+    let handMadeKept = false;
+    const converged = async (): Promise<boolean> => {
+      const users = await brokerUsers(broker!);
+      handMadeKept = users.delete(HAND_MADE.username);
+      users.delete(ADMIN_USER);
+      onBroker = [...users].sort();
+      return handMadeKept && onBroker.join('\n') === expected.join('\n');
+    };
+    // A timeout is reported by the assertions below, which show what differs.
+    await waitFor('the broker holds the associated users', converged, 180_000).catch(() => {});
+    assert.ok(handMadeKept, 'the hand-made user is left alone');
+    assert.deepEqual(onBroker, expected, 'the broker holds exactly the associated users');
+  }
 });
