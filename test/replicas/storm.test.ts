@@ -35,6 +35,14 @@ const serverUrl = process.env.SCRAM_SECRETS_TEST_DATABASE_URL;
 /** The storm's cluster: registered with a real broker, whose users must end up matching. */
 const STORM_CLUSTER = { name: 'storm-kafka', accountId: ACCOUNT_ID, region: REGION };
 const STORM_CLUSTER_ARN = registeredClusterArn(STORM_CLUSTER);
+/** Lease and reconcile interval of the replicas: short, so that the storm sees a takeover. */
+const LEASE_SECONDS = 3;
+const INTERVAL_SECONDS = 1;
+/**
+ * A survivor takes the lease over within lease plus interval of the holder's death (README,
+ * Failover); five times that leaves room for a slow, shared machine.
+ */
+const TAKEOVER_BOUND_MS = 5 * (LEASE_SECONDS + INTERVAL_SECONDS) * 1000;
 /** A user made with Kafka's own tools, which the replicas must leave alone. */
 const HAND_MADE = { username: 'made-by-hand', password: 'kept-by-an-operator' };
 
@@ -70,10 +78,8 @@ describe('three replicas on one PostgreSQL', { skip: serverUrl ? false : 'needs 
         SCRAM_SECRETS_CREDENTIALS: `${ACCESS_KEY_ID}:${SECRET_ACCESS_KEY}:${ACCOUNT_ID}`,
         SCRAM_SECRETS_CONFIG: clusterConfigFile,
         [ADMIN_PASSWORD_ENV]: ADMIN_PASSWORD,
-        // Short, so that the replica killed while holding the lease is replaced within the
-        // test: another takes over within lease plus interval (README, Failover).
-        SCRAM_SECRETS_KAFKA_RECONCILE_INTERVAL_SECONDS: '1',
-        SCRAM_SECRETS_KAFKA_LEASE_SECONDS: '3',
+        SCRAM_SECRETS_KAFKA_RECONCILE_INTERVAL_SECONDS: String(INTERVAL_SECONDS),
+        SCRAM_SECRETS_KAFKA_LEASE_SECONDS: String(LEASE_SECONDS),
       },
     });
     let output = '';
@@ -245,11 +251,22 @@ describe('three replicas on one PostgreSQL', { skip: serverUrl ? false : 'needs 
     const workers = Array.from({ length: 24 }, () => worker());
     await new Promise((resolve) => setTimeout(resolve, 2500));
     // The replica that reconciles the cluster dies, so that another must take its lease over.
-    const killed = await leaseHolder(clusterArn);
+    let killedPid: number | undefined;
+    const holds = async () => (killedPid = await leaseHolderPid(clusterArn)) !== undefined;
+    await waitFor('a replica holds the lease', holds, 30_000);
+    const killed = replicas.findIndex((replica) => replica.child.pid === killedPid);
+    assert.ok(killed >= 0, `the lease holder ${killedPid} is one of the replicas`);
     replicas[killed]!.child.kill('SIGKILL');
+    const takenOver = async (): Promise<boolean> => {
+      const holder = await leaseHolderPid(clusterArn);
+      return holder !== undefined && holder !== killedPid;
+    };
+    // Fails the test if no survivor holds the lease within the bound.
+    const takeover = waitFor('a survivor takes the lease over', takenOver, TAKEOVER_BOUND_MS);
     await new Promise((resolve) => setTimeout(resolve, 2500));
     stop = true;
     await Promise.all(workers);
+    await takeover;
     assert.ok(calls > 100, `the storm made ${calls} calls`);
     assert.ok(refusals.get('ClusterSecretLimitExceeded')! > 0, 'the storm fought at the limit');
     assert.ok(refusals.get('DuplicateUsername')! > 0, 'the storm raced usernames');
@@ -279,25 +296,21 @@ describe('three replicas on one PostgreSQL', { skip: serverUrl ? false : 'needs 
     }
   });
 
-  /** Which replica holds the cluster's reconciler lease; its holder id starts with its pid. */
-  async function leaseHolder(clusterArn: string): Promise<number> {
-    let index = -1;
-    await waitFor('a replica holds the lease', async () => {
-      const client = new pg.Client({ connectionString: databaseUrl });
-      await client.connect();
-      try {
-        const row = await client.query<{ lease_holder: string | null }>(
-          'select lease_holder from kafka_cluster_sync where cluster_arn = $1',
-          [clusterArn],
-        );
-        const pid = Number(row.rows[0]?.lease_holder?.split('-', 1)[0]);
-        index = replicas.findIndex((replica) => replica.child.pid === pid);
-        return index >= 0;
-      } finally {
-        await client.end();
-      }
-    }, 30_000);
-    return index;
+  /** The process id of the replica holding the cluster's reconciler lease, if any. */
+  async function leaseHolderPid(clusterArn: string): Promise<number | undefined> {
+    const client = new pg.Client({ connectionString: databaseUrl });
+    await client.connect();
+    try {
+      const row = await client.query<{ lease_holder: string | null }>(
+        'select lease_holder from kafka_cluster_sync where cluster_arn = $1',
+        [clusterArn],
+      );
+      // A replica's holder id starts with its process id.
+      const holder = row.rows[0]?.lease_holder;
+      return holder ? Number(holder.split('-', 1)[0]) : undefined;
+    } finally {
+      await client.end();
+    }
   }
 
   /**
