@@ -24,7 +24,6 @@
  * others are still reported. The run exits 0 with a report; 1 only when it could not run.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -45,6 +44,7 @@ import { registeredClusterArn } from '../src/kafka/registration.js';
 import {
   ADMIN_PASSWORD,
   ADMIN_PASSWORD_ENV,
+  createDatabase,
   freePort,
   startBroker,
   writeClusterConfig,
@@ -138,7 +138,7 @@ async function main(): Promise<void> {
     return undefined;
   });
   if (postgres) {
-    const databaseUrl = await createDatabase(postgres);
+    const databaseUrl = await databaseOn(postgres);
     const shared = {
       SCRAM_SECRETS_DATABASE_URL: databaseUrl,
       SCRAM_SECRETS_MASTER_KEY_FILE: join(workDir, 'master.key'),
@@ -195,22 +195,10 @@ async function postgresServer(): Promise<string> {
 }
 
 /** A database of its own on the server, dropped when the run ends. */
-async function createDatabase(serverUrl: string): Promise<string> {
-  const name = `scram_bench_${randomUUID().replaceAll('-', '')}`;
-  const admin = async (statement: string): Promise<void> => {
-    const client = new pg.Client({ connectionString: serverUrl });
-    await client.connect();
-    try {
-      await client.query(statement);
-    } finally {
-      await client.end();
-    }
-  };
-  await admin(`CREATE DATABASE ${name}`);
-  cleanups.unshift(() => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
+async function databaseOn(serverUrl: string): Promise<string> {
+  const database = await createDatabase(serverUrl, 'scram_bench');
+  cleanups.unshift(() => database.drop());
+  return database.url;
 }
 
 async function startReplica(env: Record<string, string>): Promise<Replica> {
@@ -420,7 +408,7 @@ async function measureTakeovers(workDir: string, serverUrl: string): Promise<Tak
   const configFile = writeClusterConfig(workDir, broker, cluster);
   const takeovers: Takeover[] = [];
   for (const settings of LEASE_SETTINGS) {
-    const databaseUrl = await createDatabase(serverUrl);
+    const databaseUrl = await databaseOn(serverUrl);
     const database = new pg.Client({ connectionString: databaseUrl });
     const env = {
       SCRAM_SECRETS_DATABASE_URL: databaseUrl,

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,10 +21,13 @@ import {
   ADMIN_PASSWORD_ENV,
   ADMIN_USER,
   brokerUsers,
+  createDatabase,
+  setUserByHand,
   startBroker,
   waitFor,
   writeClusterConfig,
   type TestBroker,
+  type TestDatabaseHandle,
 } from '../kafka/support.js';
 import { createKey, createMskSecret, createMskSecrets, createScramCluster, type MskSecret } from '../support/fixtures.js';
 import { ACCESS_KEY_ID, ACCOUNT_ID, REGION, SECRET_ACCESS_KEY } from '../support/server.js';
@@ -59,7 +61,7 @@ interface Replica {
  */
 describe('three replicas on one PostgreSQL', { skip: serverUrl ? false : 'needs PostgreSQL: set SCRAM_SECRETS_TEST_DATABASE_URL (CI does)' }, () => {
   const workDir = mkdtempSync(join(tmpdir(), 'scram-replicas-'));
-  const databaseName = `scram_replicas_${randomUUID().replaceAll('-', '')}`;
+  let database: TestDatabaseHandle | undefined;
   let databaseUrl: string;
   let broker: TestBroker | undefined;
   let clusterConfigFile: string;
@@ -109,33 +111,12 @@ describe('three replicas on one PostgreSQL', { skip: serverUrl ? false : 'needs 
     };
   }
 
-  async function admin(statement: string): Promise<void> {
-    const client = new pg.Client({ connectionString: serverUrl });
-    await client.connect();
-    try {
-      await client.query(statement);
-    } finally {
-      await client.end();
-    }
-  }
-
   before(async () => {
     broker = await startBroker();
-    await broker.tool(
-      'configs',
-      '--alter',
-      '--entity-type',
-      'users',
-      '--entity-name',
-      HAND_MADE.username,
-      '--add-config',
-      `SCRAM-SHA-512=[iterations=4096,password=${HAND_MADE.password}]`,
-    );
+    await setUserByHand(broker, HAND_MADE);
     clusterConfigFile = writeClusterConfig(workDir, broker, STORM_CLUSTER);
-    await admin(`CREATE DATABASE ${databaseName}`);
-    const url = new URL(serverUrl!);
-    url.pathname = `/${databaseName}`;
-    databaseUrl = url.toString();
+    database = await createDatabase(serverUrl!, 'scram_replicas');
+    databaseUrl = database.url;
     // All three start at once: the migrations must run exactly once between them.
     replicas.push(...(await Promise.all([0, 1, 2].map((index) => startReplica(index)))));
   });
@@ -143,7 +124,7 @@ describe('three replicas on one PostgreSQL', { skip: serverUrl ? false : 'needs 
   after(async () => {
     for (const replica of replicas) replica.child.kill('SIGKILL');
     await broker?.destroy();
-    await admin(`DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`);
+    await database?.drop();
     rmSync(workDir, { recursive: true, force: true });
   });
 
