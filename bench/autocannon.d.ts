@@ -12,6 +12,15 @@ declare module 'autocannon' {
       /** Seconds a request may take before it counts as a timeout. */
       timeout?: number;
       warmup?: { connections?: number; duration?: number };
+      /** Sent in turn by every connection, over and over; each overrides the defaults above. */
+      requests?: Request[];
+    }
+
+    interface Request {
+      method?: string;
+      path?: string;
+      headers?: Record<string, string>;
+      body?: string;
     }
 
     interface Distribution {

@@ -32,6 +32,7 @@ import {
   ADMIN_USER,
   canLogIn,
   clusterStatus,
+  setUserByHand,
   startBroker,
   writeClusterConfig,
 } from '../test/kafka/support.js';
@@ -102,16 +103,7 @@ async function main(): Promise<void> {
 
     const cliStarted = performance.now();
     for (let index = 0; index < CLI_SAMPLE; index += 1) {
-      await broker.tool(
-        'configs',
-        '--alter',
-        '--entity-type',
-        'users',
-        '--entity-name',
-        `cli-${index}`,
-        '--add-config',
-        `SCRAM-SHA-512=[iterations=4096,password=cli-${index}-password]`,
-      );
+      await setUserByHand(broker, { username: `cli-${index}`, password: `cli-${index}-password` });
     }
     const cliPerUser = (performance.now() - cliStarted) / CLI_SAMPLE;
     const cliScaled = cliPerUser * USERS;

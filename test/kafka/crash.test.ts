@@ -23,6 +23,7 @@ import {
   canLogIn,
   clusterStatus,
   freePort,
+  setUserByHand,
   startBroker,
   testDatabase,
   waitFor,
@@ -77,16 +78,7 @@ async function inBatches(
 
 before(async () => {
   broker = await startBroker();
-  await broker.tool(
-    'configs',
-    '--alter',
-    '--entity-type',
-    'users',
-    '--entity-name',
-    HAND_MADE.username,
-    '--add-config',
-    `SCRAM-SHA-512=[iterations=4096,password=${HAND_MADE.password}]`,
-  );
+  await setUserByHand(broker, HAND_MADE);
   workDir = mkdtempSync(join(tmpdir(), 'scram-secrets-kafka-crash-'));
   const database = await testDatabase();
   dropDatabase = database?.drop;

@@ -35,6 +35,7 @@ import {
   canLogIn,
   clusterStatus,
   produceAndConsume,
+  setUserByHand,
   startBroker,
   stateOf,
   waitFor,
@@ -55,16 +56,7 @@ let keyId: string;
 before(async () => {
   broker = await startBroker();
   // An operator's own user, made on the brokers without this service: it must never change.
-  await broker.tool(
-    'configs',
-    '--alter',
-    '--entity-type',
-    'users',
-    '--entity-name',
-    HAND_MADE.username,
-    '--add-config',
-    `SCRAM-SHA-512=[iterations=4096,password=${HAND_MADE.password}]`,
-  );
+  await setUserByHand(broker, HAND_MADE);
   configDir = mkdtempSync(join(tmpdir(), 'scram-secrets-kafka-config-'));
   t = await startTestServer({
     SCRAM_SECRETS_CONFIG: writeClusterConfig(configDir, broker, CLUSTER),
@@ -272,16 +264,7 @@ test('a user removed or changed on the brokers behind our back is restored', asy
   await waitFor(`${secret.username} is restored after removal`, logsIn(secret));
 
   const intruder = { username: secret.username, password: 'changed-behind-our-back' };
-  await broker.tool(
-    'configs',
-    '--alter',
-    '--entity-type',
-    'users',
-    '--entity-name',
-    secret.username,
-    '--add-config',
-    `SCRAM-SHA-512=[iterations=8192,password=${intruder.password}]`,
-  );
+  await setUserByHand(broker, intruder, 8192);
   await waitFor(
     'a change with other iterations is undone',
     async () =>
@@ -291,16 +274,7 @@ test('a user removed or changed on the brokers behind our back is restored', asy
 
   // The same iterations leave no trace in what the brokers report; the periodic rewrite of
   // every user undoes it.
-  await broker.tool(
-    'configs',
-    '--alter',
-    '--entity-type',
-    'users',
-    '--entity-name',
-    secret.username,
-    '--add-config',
-    `SCRAM-SHA-512=[iterations=4096,password=${intruder.password}]`,
-  );
+  await setUserByHand(broker, intruder);
   await waitFor(
     'a change with the same iterations is undone',
     async () =>

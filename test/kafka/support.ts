@@ -297,6 +297,24 @@ export async function stateOf(
   return status.associations.find((association) => association.secretArn === secretArn)?.state;
 }
 
+/** Makes or rewrites a SCRAM-SHA-512 user with Kafka's own kafka-configs, as an operator would. */
+export async function setUserByHand(
+  broker: TestBroker,
+  user: { username: string; password: string },
+  iterations = 4096,
+): Promise<void> {
+  await broker.tool(
+    'configs',
+    '--alter',
+    '--entity-type',
+    'users',
+    '--entity-name',
+    user.username,
+    '--add-config',
+    `SCRAM-SHA-512=[iterations=${iterations},password=${user.password}]`,
+  );
+}
+
 /** The users that hold a SCRAM credential on the broker, as Kafka's own tool lists them. */
 export async function brokerUsers(broker: TestBroker): Promise<Set<string>> {
   const output = await broker.tool('describe-users');
@@ -309,11 +327,23 @@ export async function brokerUsers(broker: TestBroker): Promise<Set<string>> {
  * With SCRAM_SECRETS_TEST_DATABASE_URL set, a PostgreSQL database of its own for a service
  * started as a separate process, as the in-process test servers get.
  */
-export async function testDatabase(): Promise<{ url: string; drop(): Promise<void> } | undefined> {
+export async function testDatabase(): Promise<TestDatabaseHandle | undefined> {
   const serverUrl = process.env.SCRAM_SECRETS_TEST_DATABASE_URL;
-  if (!serverUrl) return undefined;
+  return serverUrl ? createDatabase(serverUrl, 'scram_kafka') : undefined;
+}
+
+export interface TestDatabaseHandle {
+  url: string;
+  drop(): Promise<void>;
+}
+
+/** A new database, named from the prefix and a random part, on a PostgreSQL server. */
+export async function createDatabase(
+  serverUrl: string,
+  prefix: string,
+): Promise<TestDatabaseHandle> {
   const { default: pg } = await import('pg');
-  const name = `scram_kafka_${randomUUID().replaceAll('-', '')}`;
+  const name = `${prefix}_${randomUUID().replaceAll('-', '')}`;
   const query = async (text: string): Promise<void> => {
     const client = new pg.Client({ connectionString: serverUrl });
     await client.connect();

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,11 +15,38 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import pg from 'pg';
 
+import { registeredClusterArn } from '../../src/kafka/registration.js';
+import {
+  ADMIN_PASSWORD,
+  ADMIN_PASSWORD_ENV,
+  ADMIN_USER,
+  brokerUsers,
+  createDatabase,
+  setUserByHand,
+  startBroker,
+  waitFor,
+  writeClusterConfig,
+  type TestBroker,
+  type TestDatabaseHandle,
+} from '../kafka/support.js';
 import { createKey, createMskSecret, createMskSecrets, createScramCluster, type MskSecret } from '../support/fixtures.js';
 import { ACCESS_KEY_ID, ACCOUNT_ID, REGION, SECRET_ACCESS_KEY } from '../support/server.js';
 
 const MAIN = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');
 const serverUrl = process.env.SCRAM_SECRETS_TEST_DATABASE_URL;
+/** The storm's cluster: registered with a real broker, whose users must end up matching. */
+const STORM_CLUSTER = { name: 'storm-kafka', accountId: ACCOUNT_ID, region: REGION };
+const STORM_CLUSTER_ARN = registeredClusterArn(STORM_CLUSTER);
+/** Lease and reconcile interval of the replicas: short, so that the storm sees a takeover. */
+const LEASE_SECONDS = 3;
+const INTERVAL_SECONDS = 1;
+/**
+ * A survivor takes the lease over within lease plus interval of the holder's death (README,
+ * Failover); five times that leaves room for a slow, shared machine.
+ */
+const TAKEOVER_BOUND_MS = 5 * (LEASE_SECONDS + INTERVAL_SECONDS) * 1000;
+/** A user made with Kafka's own tools, which the replicas must leave alone. */
+const HAND_MADE = { username: 'made-by-hand', password: 'kept-by-an-operator' };
 
 interface Replica {
   child: ChildProcess;
@@ -30,12 +56,15 @@ interface Replica {
 
 /**
  * Several replicas of the real `serve` command on one PostgreSQL database, sharing the
- * master key (as replicas must) and nothing else.
+ * master key (as replicas must) and nothing else. They register one real Kafka broker, whose
+ * SCRAM users the storm's associations must become.
  */
 describe('three replicas on one PostgreSQL', { skip: serverUrl ? false : 'needs PostgreSQL: set SCRAM_SECRETS_TEST_DATABASE_URL (CI does)' }, () => {
   const workDir = mkdtempSync(join(tmpdir(), 'scram-replicas-'));
-  const databaseName = `scram_replicas_${randomUUID().replaceAll('-', '')}`;
+  let database: TestDatabaseHandle | undefined;
   let databaseUrl: string;
+  let broker: TestBroker | undefined;
+  let clusterConfigFile: string;
   const replicas: Replica[] = [];
 
   async function startReplica(index: number): Promise<Replica> {
@@ -49,6 +78,10 @@ describe('three replicas on one PostgreSQL', { skip: serverUrl ? false : 'needs 
         SCRAM_SECRETS_MAX_EVENT_LOOP_DELAY_MS: '0',
         SCRAM_SECRETS_LOG_LEVEL: 'info',
         SCRAM_SECRETS_CREDENTIALS: `${ACCESS_KEY_ID}:${SECRET_ACCESS_KEY}:${ACCOUNT_ID}`,
+        SCRAM_SECRETS_CONFIG: clusterConfigFile,
+        [ADMIN_PASSWORD_ENV]: ADMIN_PASSWORD,
+        SCRAM_SECRETS_KAFKA_RECONCILE_INTERVAL_SECONDS: String(INTERVAL_SECONDS),
+        SCRAM_SECRETS_KAFKA_LEASE_SECONDS: String(LEASE_SECONDS),
       },
     });
     let output = '';
@@ -78,28 +111,20 @@ describe('three replicas on one PostgreSQL', { skip: serverUrl ? false : 'needs 
     };
   }
 
-  async function admin(statement: string): Promise<void> {
-    const client = new pg.Client({ connectionString: serverUrl });
-    await client.connect();
-    try {
-      await client.query(statement);
-    } finally {
-      await client.end();
-    }
-  }
-
   before(async () => {
-    await admin(`CREATE DATABASE ${databaseName}`);
-    const url = new URL(serverUrl!);
-    url.pathname = `/${databaseName}`;
-    databaseUrl = url.toString();
+    broker = await startBroker();
+    await setUserByHand(broker, HAND_MADE);
+    clusterConfigFile = writeClusterConfig(workDir, broker, STORM_CLUSTER);
+    database = await createDatabase(serverUrl!, 'scram_replicas');
+    databaseUrl = database.url;
     // All three start at once: the migrations must run exactly once between them.
     replicas.push(...(await Promise.all([0, 1, 2].map((index) => startReplica(index)))));
   });
 
   after(async () => {
     for (const replica of replicas) replica.child.kill('SIGKILL');
-    await admin(`DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`);
+    await broker?.destroy();
+    await database?.drop();
     rmSync(workDir, { recursive: true, force: true });
   });
 
@@ -162,7 +187,7 @@ describe('three replicas on one PostgreSQL', { skip: serverUrl ? false : 'needs 
     const first = replicas[0]!;
     const secretsManager = new SecretsManagerClient(clientConfig(first.url));
     const keyId = await createKey(new KMSClient(clientConfig(first.url)));
-    const clusterArn = await createScramCluster(first.kafka);
+    const clusterArn = STORM_CLUSTER_ARN;
     // 1,020 distinct users and 20 more secrets that claim usernames already taken.
     const secrets: MskSecret[] = await createMskSecrets(secretsManager, keyId, 1020);
     const twins = await Promise.all(
@@ -206,15 +231,28 @@ describe('three replicas on one PostgreSQL', { skip: serverUrl ? false : 'needs 
     };
     const workers = Array.from({ length: 24 }, () => worker());
     await new Promise((resolve) => setTimeout(resolve, 2500));
-    replicas[1]!.child.kill('SIGKILL');
+    // The replica that reconciles the cluster dies, so that another must take its lease over.
+    let killedPid: number | undefined;
+    const holds = async () => (killedPid = await leaseHolderPid(clusterArn)) !== undefined;
+    await waitFor('a replica holds the lease', holds, 30_000);
+    const killed = replicas.findIndex((replica) => replica.child.pid === killedPid);
+    assert.ok(killed >= 0, `the lease holder ${killedPid} is one of the replicas`);
+    replicas[killed]!.child.kill('SIGKILL');
+    const takenOver = async (): Promise<boolean> => {
+      const holder = await leaseHolderPid(clusterArn);
+      return holder !== undefined && holder !== killedPid;
+    };
+    // Fails the test if no survivor holds the lease within the bound.
+    const takeover = waitFor('a survivor takes the lease over', takenOver, TAKEOVER_BOUND_MS);
     await new Promise((resolve) => setTimeout(resolve, 2500));
     stop = true;
     await Promise.all(workers);
+    await takeover;
     assert.ok(calls > 100, `the storm made ${calls} calls`);
     assert.ok(refusals.get('ClusterSecretLimitExceeded')! > 0, 'the storm fought at the limit');
     assert.ok(refusals.get('DuplicateUsername')! > 0, 'the storm raced usernames');
 
-    replicas[1] = await startReplica(1);
+    replicas[killed] = await startReplica(killed);
     const views = await Promise.all(replicas.map((replica) => listAll(replica.kafka, clusterArn)));
     const client = new pg.Client({ connectionString: databaseUrl });
     await client.connect();
@@ -233,8 +271,48 @@ describe('three replicas on one PostgreSQL', { skip: serverUrl ? false : 'needs 
         if (expected !== undefined) assert.equal(row.username, expected);
       }
       for (const view of views) assert.deepEqual(view, inDatabase, 'every replica lists what the database holds');
+      await assertBrokerHolds(usernames);
     } finally {
       await client.end();
     }
   });
+
+  /** The process id of the replica holding the cluster's reconciler lease, if any. */
+  async function leaseHolderPid(clusterArn: string): Promise<number | undefined> {
+    const client = new pg.Client({ connectionString: databaseUrl });
+    await client.connect();
+    try {
+      const row = await client.query<{ lease_holder: string | null }>(
+        'select lease_holder from kafka_cluster_sync where cluster_arn = $1',
+        [clusterArn],
+      );
+      // A replica's holder id starts with its process id.
+      const holder = row.rows[0]?.lease_holder;
+      return holder ? Number(holder.split('-', 1)[0]) : undefined;
+    } finally {
+      await client.end();
+    }
+  }
+
+  /**
+   * The broker's SCRAM users, apart from its admin and the hand-made one, come to be exactly
+   * the associated usernames. Polled, because the lease holder writes them after the calls
+   * have been answered; bounded, because a holder that never took over must fail the test.
+   */
+  async function assertBrokerHolds(usernames: string[]): Promise<void> {
+    const expected = [...usernames].sort();
+    let onBroker: string[] = [];
+    let handMadeKept = false;
+    const converged = async (): Promise<boolean> => {
+      const users = await brokerUsers(broker!);
+      handMadeKept = users.delete(HAND_MADE.username);
+      users.delete(ADMIN_USER);
+      onBroker = [...users].sort();
+      return handMadeKept && onBroker.join('\n') === expected.join('\n');
+    };
+    // A timeout is reported by the assertions below, which show what differs.
+    await waitFor('the broker holds the associated users', converged, 180_000).catch(() => {});
+    assert.ok(handMadeKept, 'the hand-made user is left alone');
+    assert.deepEqual(onBroker, expected, 'the broker holds exactly the associated users');
+  }
 });
