@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,10 +29,16 @@ import {
   type TestBroker,
   type TestDatabaseHandle,
 } from '../kafka/support.js';
-import { createKey, createMskSecret, createMskSecrets, createScramCluster, type MskSecret } from '../support/fixtures.js';
+import {
+  createKey,
+  createMskSecret,
+  createMskSecrets,
+  createScramCluster,
+  type MskSecret,
+} from '../support/fixtures.js';
+import { startServe } from '../support/serve.js';
 import { ACCESS_KEY_ID, ACCOUNT_ID, REGION, SECRET_ACCESS_KEY } from '../support/server.js';
 
-const MAIN = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');
 const serverUrl = process.env.SCRAM_SECRETS_TEST_DATABASE_URL;
 /** The storm's cluster: registered with a real broker, whose users must end up matching. */
 const STORM_CLUSTER = { name: 'storm-kafka', accountId: ACCOUNT_ID, region: REGION };
@@ -59,7 +65,8 @@ interface Replica {
  * master key (as replicas must) and nothing else. They register one real Kafka broker, whose
  * SCRAM users the storm's associations must become.
  */
-describe('three replicas on one PostgreSQL', { skip: serverUrl ? false : 'needs PostgreSQL: set SCRAM_SECRETS_TEST_DATABASE_URL (CI does)' }, () => {
+const needsPostgres = 'needs PostgreSQL: set SCRAM_SECRETS_TEST_DATABASE_URL (CI does)';
+describe('three replicas on one PostgreSQL', { skip: serverUrl ? false : needsPostgres }, () => {
   const workDir = mkdtempSync(join(tmpdir(), 'scram-replicas-'));
   let database: TestDatabaseHandle | undefined;
   let databaseUrl: string;
@@ -68,13 +75,11 @@ describe('three replicas on one PostgreSQL', { skip: serverUrl ? false : 'needs 
   const replicas: Replica[] = [];
 
   async function startReplica(index: number): Promise<Replica> {
-    const child = spawn(process.execPath, [MAIN, 'serve'], {
+    const service = await startServe({
       env: {
-        ...process.env,
         SCRAM_SECRETS_DATABASE_URL: databaseUrl,
         SCRAM_SECRETS_DATA_DIR: join(workDir, `replica-${index}`),
         SCRAM_SECRETS_MASTER_KEY_FILE: join(workDir, 'master.key'),
-        SCRAM_SECRETS_PORT: '0',
         SCRAM_SECRETS_MAX_EVENT_LOOP_DELAY_MS: '0',
         SCRAM_SECRETS_LOG_LEVEL: 'info',
         SCRAM_SECRETS_CREDENTIALS: `${ACCESS_KEY_ID}:${SECRET_ACCESS_KEY}:${ACCOUNT_ID}`,
@@ -84,22 +89,8 @@ describe('three replicas on one PostgreSQL', { skip: serverUrl ? false : 'needs 
         SCRAM_SECRETS_KAFKA_LEASE_SECONDS: String(LEASE_SECONDS),
       },
     });
-    let output = '';
-    const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`replica did not start: ${output}`)), 20000);
-      child.stdout!.on('data', (chunk: Buffer) => {
-        output += chunk.toString();
-        const match = /"url":"(http:\/\/[^"]+)"/.exec(output);
-        if (match) {
-          clearTimeout(timer);
-          resolve(match[1]!);
-        }
-      });
-      child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      child.on('exit', (code) => reject(new Error(`replica exited with ${code}: ${output}`)));
-    });
-    const kafka = new KafkaClient(clientConfig(url));
-    return { child, url, kafka };
+    const kafka = new KafkaClient(clientConfig(service.url));
+    return { child: service.child, url: service.url, kafka };
   }
 
   function clientConfig(url: string) {
