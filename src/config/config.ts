@@ -112,7 +112,7 @@ const configSchema = z.strictObject({
   kafkaReconcileIntervalSeconds: z.coerce.number().min(0.1).max(86400).default(30),
   // Kafka itself refuses fewer than 4096 iterations for SCRAM-SHA-512, and more than 16384.
   kafkaScramIterations: z.coerce.number().int().min(4096).max(16384).default(4096),
-  kafkaLeaseSeconds: z.coerce.number().min(1).max(3600).default(30),
+  kafkaLeaseSeconds: z.coerce.number().min(1).max(3600).optional(),
   kafkaFullResyncSeconds: z.coerce.number().min(0).max(7 * 86400).default(3600),
   verifySignatures: z.preprocess(
     (value) => (value === 'true' || value === '1' ? true : value === 'false' || value === '0' ? false : value),
@@ -120,8 +120,9 @@ const configSchema = z.strictObject({
   ).default(true),
 });
 
-export type Config = Omit<z.infer<typeof configSchema>, 'kafkaClusters'> & {
+export type Config = Omit<z.infer<typeof configSchema>, 'kafkaClusters' | 'kafkaLeaseSeconds'> & {
   masterKeyFile: string;
+  kafkaLeaseSeconds: number;
   kafkaClusters: KafkaClusterConfig[];
 };
 
@@ -171,9 +172,30 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     ...parsed.data,
     dataDir,
+    kafkaLeaseSeconds: leaseSeconds(parsed.data),
     masterKeyFile: resolve(parsed.data.masterKeyFile ?? `${dataDir}/master.key`),
     kafkaClusters: withPasswordReaders(parsed.data.kafkaClusters, env),
   };
+}
+
+/**
+ * A lease holder renews at each reconcile pass, so a lease that does not outlast the interval
+ * would lapse before every renewal and hop between live replicas. Unset, it is two intervals.
+ */
+function leaseSeconds(settings: {
+  kafkaLeaseSeconds?: number | undefined;
+  kafkaReconcileIntervalSeconds: number;
+}): number {
+  const interval = settings.kafkaReconcileIntervalSeconds;
+  if (settings.kafkaLeaseSeconds === undefined) return 2 * interval;
+  if (settings.kafkaLeaseSeconds <= interval) {
+    throw new Error(
+      `Invalid configuration: kafkaLeaseSeconds (${settings.kafkaLeaseSeconds}) must be longer ` +
+        `than kafkaReconcileIntervalSeconds (${interval}), or its holder loses it between ` +
+        'passes; twice the interval is a good choice.',
+    );
+  }
+  return settings.kafkaLeaseSeconds;
 }
 
 /**

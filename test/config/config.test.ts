@@ -52,3 +52,17 @@ test('a misspelt or malformed setting stops the start', () => {
   assert.throws(() => loadConfig({ SCRAM_SECRETS_THROTTLE_WRITE: '5:0' }), /burst of at least 1/);
   assert.equal(loadConfig({ SCRAM_SECRETS_THROTTLE_WRITE: '0:0' }).throttle.write.rate, 0);
 });
+
+test('the Kafka lease outlasts the reconcile interval: twice it by default, longer if set', () => {
+  assert.equal(loadConfig({}).kafkaLeaseSeconds, 60);
+  const interval = { SCRAM_SECRETS_KAFKA_RECONCILE_INTERVAL_SECONDS: '5' };
+  assert.equal(loadConfig(interval).kafkaLeaseSeconds, 10);
+  const longer = { ...interval, SCRAM_SECRETS_KAFKA_LEASE_SECONDS: '7' };
+  assert.equal(loadConfig(longer).kafkaLeaseSeconds, 7);
+  for (const lease of ['5', '3']) {
+    assert.throws(
+      () => loadConfig({ ...interval, SCRAM_SECRETS_KAFKA_LEASE_SECONDS: lease }),
+      /kafkaLeaseSeconds \(\d\) must be longer than kafkaReconcileIntervalSeconds \(5\)/,
+    );
+  }
+});
