@@ -79,17 +79,21 @@ function principalArn(principal: KnownPrincipal, region: string): string {
   return `arn:${partitionOf(region)}:iam::${principal.accountId}:user/${principal.name}`;
 }
 
+/**
+ * Refused authentication. The JSON 1.1 services answer every such refusal with 400 and the
+ * exception in the body, as Secrets Manager and KMS do; MSK's REST API uses 401.
+ */
 function refusal(protocol: Protocol, failure: string, detail: string): ServiceError {
   if (protocol === 'rest-json') return unauthorized(detail);
   switch (failure) {
     case 'missing':
-      return jsonError('MissingAuthenticationTokenException', detail, 403);
+      return jsonError('MissingAuthenticationTokenException', detail);
     case 'unknown-key':
-      return jsonError('UnrecognizedClientException', detail, 403);
+      return jsonError('UnrecognizedClientException', detail);
     case 'malformed':
-      return jsonError('IncompleteSignatureException', detail, 400);
+      return jsonError('IncompleteSignatureException', detail);
     default:
-      return jsonError('InvalidSignatureException', detail, 403);
+      return jsonError('InvalidSignatureException', detail);
   }
 }
 

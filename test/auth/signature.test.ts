@@ -388,7 +388,7 @@ for (const api of [
     const sign = (options: SigningOptions = {}) =>
       signed(t.url, init, { service: api.service, ...options });
     const invalid = (response: RawResponse, message = MISMATCH) =>
-      assertJsonError(response, 403, 'InvalidSignatureException', message);
+      assertJsonError(response, 400, 'InvalidSignatureException', message);
 
     test('the unspoiled request goes through', async () => {
       const response = await send(await sign());
@@ -455,7 +455,7 @@ for (const api of [
         accessKeyId: UNKNOWN_ACCESS_KEY_ID,
         secretAccessKey: 'whatever-secret-key-of-unknown',
       });
-      assertJsonError(await send(request), 403, 'UnrecognizedClientException', /security token/);
+      assertJsonError(await send(request), 400, 'UnrecognizedClientException', /security token/);
     });
 
     test('a malformed Authorization header', async () => {

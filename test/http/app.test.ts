@@ -67,7 +67,7 @@ describe('authentication on the JSON 1.1 APIs', () => {
       headers: { 'x-amz-target': 'secretsmanager.ListSecrets', 'content-type': 'application/x-amz-json-1.1' },
       body: '{}',
     });
-    assert.equal(response.status, 403);
+    assert.equal(response.status, 400);
     assert.equal(response.json.__type, 'MissingAuthenticationTokenException');
   });
 });
