@@ -96,9 +96,9 @@ test('external secrets: login, rotation by polling, deletion, and an outage', as
   );
 
   await moto.kill();
-  // Several poll intervals and reconcile passes with the source down.
-  await sleep(5_000);
-  assert.equal(await canLogIn(broker.bootstrap, rotated.username, newPassword), true);
-  const metrics = await fetch(`${t.url}/metrics`).then((response) => response.text());
-  assert.match(metrics, /kind="secret_source"/);
+  // Several poll intervals and reconcile passes with the source down: nothing is removed.
+  for (let check = 0; check < 3; check += 1) {
+    await sleep(2_000);
+    assert.equal(await canLogIn(broker.bootstrap, rotated.username, newPassword), true);
+  }
 });
