@@ -1,7 +1,13 @@
 import type { Logger } from 'pino';
 
-import { credentialsFrom, type DesiredState, type DesiredStateReader } from './desired.js';
-import { parseArn } from '../domain/arn.js';
+import {
+  credentialsFrom,
+  type CredentialsRead,
+  type DesiredState,
+  type DesiredStateReader,
+  type WantedUser,
+} from './desired.js';
+import { parseArn, type Scope } from '../domain/arn.js';
 import type { AwsSecretSource, PolledSecret } from '../sources/aws.js';
 import {
   SourceFailure,
@@ -30,12 +36,16 @@ export class ExternalDesiredState implements DesiredStateReader {
   private readonly lastGood = new Map<string, CurrentValue>();
   private readonly verdicts = new Map<string, Verdict>();
   private polledAt = Number.NEGATIVE_INFINITY;
+  private readonly scope: Scope;
 
   constructor(
     private readonly source: AwsSecretSource,
     private readonly clusterArn: string,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    const arn = parseArn(clusterArn);
+    this.scope = { accountId: arn?.accountId ?? '', region: arn?.region ?? '' };
+  }
 
   async load(db: Executor, clusterArn: string): Promise<DesiredState> {
     const associations = await db
@@ -84,10 +94,10 @@ export class ExternalDesiredState implements DesiredStateReader {
     return state;
   }
 
-  async read(_scope: unknown, user: { secretArn: string; username: string; versionId: string }) {
+  async read(_scope: Scope, user: WantedUser): Promise<CredentialsRead> {
     const known = this.lastGood.get(user.secretArn);
     if (known === undefined || known.versionId !== user.versionId) {
-      return { ok: false as const, reason: 'The secret changed during the pass; it is read again.' };
+      return { ok: false, reason: 'The secret changed during the pass; it is read again.' };
     }
     return credentialsFrom(known.secretString, user.username);
   }
@@ -130,7 +140,7 @@ export class ExternalDesiredState implements DesiredStateReader {
     const keys = new Map<string, KeyDescription | SourceFailure>();
     for (const keyId of keyIds) {
       const key = await this.source
-        .describeKey({ accountId: '', region: '' }, keyId)
+        .describeKey(this.scope, keyId)
         .catch((error: unknown) => {
           if (error instanceof SourceFailure) return error;
           throw error;

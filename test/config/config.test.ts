@@ -57,7 +57,12 @@ test('secretSources choose the source per account and region, validated strictly
   const sources = (value: unknown) =>
     loadConfig({ SCRAM_SECRETS_SECRET_SOURCES: JSON.stringify(value) }).secretSources;
   const [aws] = sources([
-    { accountId: '111122223333', region: 'us-east-1', type: 'aws', endpoint: 'http://127.0.0.1:5000' },
+    {
+      accountId: '111122223333',
+      region: 'us-east-1',
+      type: 'aws',
+      endpoint: 'http://127.0.0.1:5000',
+    },
   ]);
   assert.equal(aws?.attachResourcePolicy, true);
   assert.equal(aws?.pollIntervalSeconds, 60);

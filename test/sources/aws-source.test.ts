@@ -104,7 +104,7 @@ describe('an unreachable source', () => {
     assert.deepEqual((await listed(t, clusterArn)).sort(), again.map((s) => s.arn).sort());
   });
 
-  test('association attaches the cluster read grant in the source, with PutResourcePolicy', async () => {
+  test('association attaches the cluster read grant with PutResourcePolicy', async () => {
     const clusterArn = await createScramCluster(t.kafka());
     const [secret] = await mskSecrets(1);
     const answer = await associateRaw(t, clusterArn, [secret!.arn]);
