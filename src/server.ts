@@ -42,6 +42,13 @@ export async function startServer(config: Config, logger = createLogger(config.l
   const credentials = loadCredentials(config.credentials, config.principals, config.dataDir);
   const store = await openStore(config);
   const sources = new SecretSources(config.secretSources);
+  for (const source of config.secretSources) {
+    const { accountId, region, type, endpoint, pollIntervalSeconds } = source;
+    logger.info(
+      { event: 'secret_source.configured', accountId, region, type, endpoint, pollIntervalSeconds },
+      'secret source chosen',
+    );
+  }
   const dataPlane = new KafkaDataPlane({ store, masterKey, settings: config, logger, sources });
   const services = createServices(store, masterKey, config, dataPlane, sources);
   if (!(await services.keys.masterKeyOpensStore())) {
