@@ -71,6 +71,7 @@ export class ExternalDesiredState implements DesiredStateReader {
       }
     }
 
+    this.forgetAllBut(new Set(associations.map((row) => row.secret_arn)));
     const state: DesiredState = { wanted: [], refused: [] };
     for (const row of associations) {
       const verdict = this.verdicts.get(row.secret_arn);
@@ -100,6 +101,15 @@ export class ExternalDesiredState implements DesiredStateReader {
       return { ok: false, reason: 'The secret changed during the pass; it is read again.' };
     }
     return credentialsFrom(known.secretString, user.username);
+  }
+
+  /** A disassociated secret's password leaves memory with its association. */
+  private forgetAllBut(associated: Set<string>): void {
+    for (const secretArn of [...this.verdicts.keys(), ...this.lastGood.keys()]) {
+      if (associated.has(secretArn)) continue;
+      this.verdicts.delete(secretArn);
+      this.lastGood.delete(secretArn);
+    }
   }
 
   /** Polls the given secrets and records a verdict for each one the source answered about. */

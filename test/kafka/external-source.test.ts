@@ -5,7 +5,10 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 
-import { BatchAssociateScramSecretCommand } from '@aws-sdk/client-kafka';
+import {
+  BatchAssociateScramSecretCommand,
+  BatchDisassociateScramSecretCommand,
+} from '@aws-sdk/client-kafka';
 import { DeleteSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 
 import { registeredClusterArn } from '../../src/kafka/registration.js';
@@ -101,4 +104,17 @@ test('external secrets: login, rotation by polling, deletion, and an outage', as
     await sleep(2_000);
     assert.equal(await canLogIn(broker.bootstrap, rotated.username, newPassword), true);
   }
+
+  // Revocation needs no source: a disassociation during the outage still ends the login.
+  const removed = await t.kafka().send(
+    new BatchDisassociateScramSecretCommand({
+      ClusterArn: CLUSTER_ARN,
+      SecretArnList: [rotated.arn],
+    }),
+  );
+  assert.deepEqual(removed.UnprocessedScramSecrets, []);
+  await waitFor(
+    'the disassociated user no longer logs in, with the source still down',
+    async () => !(await canLogIn(broker.bootstrap, rotated.username, newPassword)),
+  );
 });
