@@ -20,6 +20,7 @@ import { KafkaDataPlane } from './kafka/data-plane.js';
 import { registerDataPlaneRoutes } from './kafka/routes.js';
 import { AuditLog } from './observability/audit.js';
 import { createLogger } from './observability/logger.js';
+import { SecretSources } from './sources/registry.js';
 import { openPostgresStore } from './store/postgres.js';
 import { openSqliteStore } from './store/sqlite.js';
 import type { Store } from './store/store.js';
@@ -40,9 +41,18 @@ export async function startServer(config: Config, logger = createLogger(config.l
   const masterKey = loadOrCreateMasterKey(config.masterKeyFile);
   const credentials = loadCredentials(config.credentials, config.principals, config.dataDir);
   const store = await openStore(config);
-  const dataPlane = new KafkaDataPlane({ store, masterKey, settings: config, logger });
-  const services = createServices(store, masterKey, config, dataPlane);
+  const sources = new SecretSources(config.secretSources);
+  for (const source of config.secretSources) {
+    const { accountId, region, type, endpoint, pollIntervalSeconds } = source;
+    logger.info(
+      { event: 'secret_source.configured', accountId, region, type, endpoint, pollIntervalSeconds },
+      'secret source chosen',
+    );
+  }
+  const dataPlane = new KafkaDataPlane({ store, masterKey, settings: config, logger, sources });
+  const services = createServices(store, masterKey, config, dataPlane, sources);
   if (!(await services.keys.masterKeyOpensStore())) {
+    sources.close();
     await store.close();
     throw new Error(
       `The master key in ${config.masterKeyFile} does not open the keys in this database. Start ` +
@@ -53,6 +63,7 @@ export async function startServer(config: Config, logger = createLogger(config.l
   // Registered before the first request, so GetBootstrapBrokers answers with the real brokers.
   await dataPlane.start().catch(async (error: unknown) => {
     await dataPlane.close();
+    sources.close();
     await store.close();
     throw error;
   });
@@ -101,6 +112,7 @@ export async function startServer(config: Config, logger = createLogger(config.l
       beginShutdown();
       await app.close();
       await dataPlane.close();
+      sources.close();
       await store.close();
     },
   };
@@ -121,11 +133,20 @@ export function createServices(
   masterKey: Buffer,
   config: Pick<Config, 'clusterTransitionSeconds'>,
   dataPlane: DataPlaneHook = noDataPlane,
+  sources: SecretSources = new SecretSources(),
 ): Services {
   const keys = new KeyService(store, masterKey, dataPlane);
   const secrets = new SecretService(store, keys, dataPlane);
   const clusters = new ClusterService(store, config.clusterTransitionSeconds * 1000, dataPlane);
   const tokens = new PageTokens(deriveKey(masterKey, 'pagination-tokens'));
-  const scramSecrets = new ScramSecretService(store, clusters, secrets, tokens, dataPlane);
+  const scramSecrets = new ScramSecretService(
+    store,
+    clusters,
+    secrets,
+    tokens,
+    keys,
+    dataPlane,
+    sources,
+  );
   return { clusters, secrets, keys, scramSecrets, tokens };
 }

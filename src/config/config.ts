@@ -79,6 +79,35 @@ const kafkaClusterSchema = z
 
 export type KafkaClusterSettings = z.infer<typeof kafkaClusterSchema>;
 
+/**
+ * Where the secrets of one account and region are read: the built-in Secrets Manager and KMS
+ * (the default for every account and region not listed), or AWS's own, or any endpoint that
+ * speaks their APIs. Credentials for `aws` come from the AWS SDK's default provider chain.
+ */
+const secretSourceSchema = z
+  .strictObject({
+    accountId: z.string().regex(/^\d{12}$/, 'account ids are 12 digits'),
+    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'a region such as us-east-1'),
+    type: z.enum(['builtin', 'aws']),
+    endpoint: z
+      .string()
+      .regex(/^https?:\/\/[^\s/]+(\/\S*)?$/, 'an endpoint is an http:// or https:// URL')
+      .optional(),
+    sourceRegion: z
+      .string()
+      .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'a region such as us-east-1')
+      .optional(),
+    attachResourcePolicy: z.boolean().default(true),
+    pollIntervalSeconds: z.coerce.number().min(1).max(86400).default(60),
+  })
+  .refine(
+    (source) =>
+      source.type === 'aws' || (source.endpoint === undefined && source.sourceRegion === undefined),
+    'endpoint and sourceRegion are for type aws',
+  );
+
+export type SecretSourceConfig = z.infer<typeof secretSourceSchema>;
+
 /** A registered cluster's settings, with a way to read its admin password when it is needed. */
 export interface KafkaClusterConfig extends KafkaClusterSettings {
   readAdminPassword(): string;
@@ -109,6 +138,7 @@ const configSchema = z.strictObject({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   clusterTransitionSeconds: z.coerce.number().min(0).max(3600).default(0),
   kafkaClusters: z.array(kafkaClusterSchema).default([]),
+  secretSources: z.array(secretSourceSchema).default([]),
   kafkaReconcileIntervalSeconds: z.coerce.number().min(0.1).max(86400).default(30),
   // Kafka itself refuses fewer than 4096 iterations for SCRAM-SHA-512, and more than 16384.
   kafkaScramIterations: z.coerce.number().int().min(4096).max(16384).default(4096),
@@ -154,6 +184,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     kafkaScramIterations: env.SCRAM_SECRETS_KAFKA_SCRAM_ITERATIONS,
     kafkaLeaseSeconds: env.SCRAM_SECRETS_KAFKA_LEASE_SECONDS,
     kafkaFullResyncSeconds: env.SCRAM_SECRETS_KAFKA_FULL_RESYNC_SECONDS,
+    secretSources: env.SCRAM_SECRETS_SECRET_SOURCES
+      ? parseJsonSetting('SCRAM_SECRETS_SECRET_SOURCES', env.SCRAM_SECRETS_SECRET_SOURCES)
+      : undefined,
   };
   const throttleFromEnv = withoutUndefined({
     read: env.SCRAM_SECRETS_THROTTLE_READ ? parseBucket(env.SCRAM_SECRETS_THROTTLE_READ) : undefined,
@@ -168,6 +201,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
     throw new Error(`Invalid configuration: ${problems.join('; ')}`);
   }
+  requireOneSourceEach(parsed.data.secretSources);
   const dataDir = resolve(parsed.data.dataDir);
   return {
     ...parsed.data,
@@ -233,6 +267,27 @@ function withPasswordReaders(
     readAdminPassword();
     return { ...cluster, readAdminPassword };
   });
+}
+
+function requireOneSourceEach(sources: SecretSourceConfig[]): void {
+  const seen = new Set<string>();
+  sources.forEach((source, index) => {
+    const key = `${source.accountId}/${source.region}`;
+    if (seen.has(key)) {
+      throw new Error(
+        `Invalid configuration: secretSources.${index}: ${key} has a secret source already`,
+      );
+    }
+    seen.add(key);
+  });
+}
+
+function parseJsonSetting(name: string, text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new Error(`Invalid configuration: ${name} is not JSON: ${(error as Error).message}`);
+  }
 }
 
 function readPasswordFile(file: string, where: string): string {

@@ -3,10 +3,15 @@ import { sql, type Kysely } from 'kysely';
 import { parseArn, type Scope } from './arn.js';
 import type { RequestContext } from './context.js';
 import type { Cluster, ClusterService } from './clusters.js';
-import { badRequest, ServiceError } from './errors.js';
+import { badRequest, serviceUnavailable } from './errors.js';
+import type { KeyService } from './keys.js';
 import type { PageTokens } from './paging.js';
 import { noDataPlane, type DataPlaneHook } from './sync.js';
-import { describeKeyState, type SecretService } from './secrets.js';
+import type { SecretService } from './secrets.js';
+import type { AwsSecretSource } from '../sources/aws.js';
+import { BuiltinSecretFacts } from '../sources/builtin.js';
+import { SecretSources } from '../sources/registry.js';
+import { SourceFailure, SourceUnavailableError, type SecretFacts } from '../sources/source.js';
 import { ReusableQuery, type SlotFor } from '../store/reusable-query.js';
 import type { Database } from '../store/schema.js';
 import type { Executor, Store } from '../store/store.js';
@@ -50,11 +55,18 @@ class Refusal extends Error {
 }
 
 const KAFKA_POLICY_SID = 'AWSKafkaResourcePolicy';
+/** How long a caller is asked to wait when the secret source cannot be reached. */
+const SOURCE_RETRY_AFTER_SECONDS = 5;
+
+/** What an external source said about one secret, gathered before the batch's transaction. */
+type Judged = Map<string, string | Refusal>;
 
 /**
  * The Scram Secrets resource: which secrets are associated with which cluster, and the rules
  * MSK applies before it accepts one. A batch is decided and written in one transaction that
  * holds the cluster's lock, so concurrent batches never exceed the limit or duplicate a user.
+ * With an external secret source, every secret is examined before that transaction, so that
+ * no network call is made while the lock is held; an unreachable source writes nothing.
  */
 export class ScramSecretService {
   /** Listing is the busiest call of all, so its queries are compiled once per page size. */
@@ -65,7 +77,9 @@ export class ScramSecretService {
     private readonly clusters: ClusterService,
     private readonly secrets: SecretService,
     private readonly tokens: PageTokens,
+    private readonly keys: KeyService,
     private readonly dataPlane: DataPlaneHook = noDataPlane,
+    private readonly sources: SecretSources = new SecretSources(),
   ) {}
 
   async associate(
@@ -73,6 +87,10 @@ export class ScramSecretService {
     clusterArn: string,
     secretArnList: string[],
   ): Promise<BatchResult> {
+    const source = this.sources.externalFor(context);
+    const judged = source
+      ? await this.judgeExternally(context, source, clusterArn, secretArnList)
+      : undefined;
     const result = await this.store.transaction(async (trx) => {
       const cluster = await this.clusters.findCluster(context, clusterArn, trx);
       requireScramReady(cluster);
@@ -82,7 +100,14 @@ export class ScramSecretService {
       let associatedCount = await this.countAssociations(cluster.arn, trx);
       for (const secretArn of unique(secretArnList)) {
         try {
-          const added = await this.associateOne(context, cluster, secretArn, associatedCount, trx);
+          const added = await this.associateOne(
+            context,
+            cluster,
+            secretArn,
+            associatedCount,
+            trx,
+            judged,
+          );
           if (added) associatedCount += 1;
         } catch (error) {
           if (!(error instanceof Refusal)) throw error;
@@ -158,6 +183,53 @@ export class ScramSecretService {
     return queries;
   }
 
+  /**
+   * Examines every secret of the batch in an external source, in parallel (a batch holds at
+   * most 10), and attaches the cluster's read grant to those that pass. Refusals are kept for
+   * the transaction to report; an unreachable source fails the whole call, before any write.
+   */
+  private async judgeExternally(
+    context: RequestContext,
+    source: AwsSecretSource,
+    clusterArn: string,
+    secretArnList: string[],
+  ): Promise<Judged> {
+    const cluster = await this.clusters.findCluster(context, clusterArn);
+    requireScramReady(cluster);
+    const candidates = unique(secretArnList).filter((secretArn) => {
+      try {
+        requireUsableArn(context, cluster, secretArn);
+        return true;
+      } catch (error) {
+        if (error instanceof Refusal) return false;
+        throw error;
+      }
+    });
+    try {
+      const verdicts = await Promise.all(
+        candidates.map(async (secretArn): Promise<[string, string | Refusal]> => {
+          try {
+            const username = await usernameOf(source, cluster, secretArn);
+            if (source.settings.attachResourcePolicy) await grantExternally(source, secretArn);
+            return [secretArn, username];
+          } catch (error) {
+            if (error instanceof Refusal) return [secretArn, error];
+            if (error instanceof SourceFailure) return [secretArn, grantRefusal(secretArn, error)];
+            throw error;
+          }
+        }),
+      );
+      return new Map(verdicts);
+    } catch (error) {
+      if (!(error instanceof SourceUnavailableError)) throw error;
+      throw serviceUnavailable(
+        `Amazon MSK can't reach the secret source of account ${cluster.accountId}, region ` +
+          `${cluster.region} (${error.reason}). Nothing was associated; retry the whole batch.`,
+        SOURCE_RETRY_AFTER_SECONDS,
+      );
+    }
+  }
+
   /** Returns true when a new association was written, false when it already existed. */
   private async associateOne(
     context: RequestContext,
@@ -165,38 +237,9 @@ export class ScramSecretService {
     secretArn: string,
     associatedCount: number,
     trx: Executor,
+    judged: Judged | undefined,
   ): Promise<boolean> {
-    const arn = parseArn(secretArn);
-    if (!arn || arn.service !== 'secretsmanager' || !arn.resource.startsWith('secret:')) {
-      throw new Refusal(
-        'InvalidSecretArn',
-        `${secretArn} is not a Secrets Manager secret ARN. Pass the full ARN that CreateSecret ` +
-          'or DescribeSecret returned.',
-      );
-    }
-    if (arn.accountId !== cluster.accountId || arn.region !== cluster.region) {
-      throw new Refusal(
-        'InvalidSecretArn',
-        `The secret is in account ${arn.accountId}, region ${arn.region}; the cluster is in ` +
-          `account ${cluster.accountId}, region ${cluster.region}. Create the secret in the ` +
-          "cluster's account and region.",
-      );
-    }
-    if (!arn.resource.startsWith(`secret:${SECRET_NAME_PREFIX}`)) {
-      throw new Refusal(
-        'InvalidSecretArn',
-        `The provided secret ARN cannot be used with Amazon MSK: secret names must begin with ` +
-          `'${SECRET_NAME_PREFIX}'. Create a secret whose name has this prefix.`,
-      );
-    }
-    // As on AWS, the caller must be allowed to read the secret it hands to the cluster.
-    if (!context.allows('secretsmanager:GetSecretValue', secretArn)) {
-      throw new Refusal(
-        'InvalidSecretArn',
-        `Amazon MSK wasn't able to access the secret ${secretArn}: ${context.principalArn} is ` +
-          'not allowed secretsmanager:GetSecretValue on it. Allow that action in your policy.',
-      );
-    }
+    requireUsableArn(context, cluster, secretArn);
     const existing = await trx
       .selectFrom('scram_associations')
       .select('secret_arn')
@@ -205,7 +248,12 @@ export class ScramSecretService {
       .executeTakeFirst();
     if (existing) return false;
 
-    const username = await this.usernameOf(cluster, secretArn, trx);
+    const verdict = judged
+      ? judged.get(secretArn)
+      : await usernameOf(new BuiltinSecretFacts(this.secrets, this.keys, trx), cluster, secretArn);
+    if (verdict === undefined) throw new Error(`No verdict for ${secretArn}`);
+    if (verdict instanceof Refusal) throw verdict;
+    const username = verdict;
     await this.requireFreeUsername(cluster, username, trx);
     if (associatedCount >= MAX_SECRETS_PER_CLUSTER) {
       throw new Refusal(
@@ -218,55 +266,9 @@ export class ScramSecretService {
       .insertInto('scram_associations')
       .values({ cluster_arn: cluster.arn, secret_arn: secretArn, username, created_at: Date.now() })
       .execute();
-    await this.grantClusterRead(cluster, secretArn, trx);
+    // An external secret got its grant before the transaction, so a failure wrote nothing.
+    if (!judged) await this.grantClusterRead(cluster, secretArn, trx);
     return true;
-  }
-
-  /** Checks the secret's state, key and value, and returns the username its value claims. */
-  private async usernameOf(cluster: Cluster, secretArn: string, trx: Executor): Promise<string> {
-    const secret = await this.secrets
-      .findSecret(cluster, secretArn, { allowDeleted: true }, trx)
-      .catch((error: unknown) => {
-        if (error instanceof ServiceError) {
-          throw new Refusal(
-            'InvalidSecretArn',
-            `Amazon MSK wasn't able to access the secret ${secretArn}: no secret with this ARN ` +
-              `exists in account ${cluster.accountId}, region ${cluster.region}.`,
-          );
-        }
-        throw error;
-      });
-    if (secret.arn !== secretArn) {
-      throw new Refusal('InvalidSecretArn', `Pass the secret's full ARN, ${secret.arn}.`);
-    }
-    if (secret.deletedDate !== null) {
-      throw new Refusal(
-        'InvalidSecretArn',
-        "Amazon MSK wasn't able to access the provided secret: it is scheduled for deletion. " +
-          'Restore it with RestoreSecret first.',
-      );
-    }
-    const key = await this.secrets.keyOf(cluster, secret, trx);
-    if (key.keyManager === 'AWS') {
-      throw new Refusal(
-        'InvalidKmsKey',
-        'The secret is encrypted with the AWS managed key aws/secretsmanager, which Amazon MSK ' +
-          'cannot use. Encrypt it with a customer managed KMS key (UpdateSecret --kms-key-id).',
-      );
-    }
-    if (key.keyState !== 'Enabled') {
-      throw new Refusal(
-        'InvalidKmsKey',
-        `The secret's KMS key ${key.arn} is ${describeKeyState(key)}. Enable the key, or ` +
-          'encrypt the secret with an enabled customer managed key.',
-      );
-    }
-    const current = await this.secrets
-      .getValue(cluster, secret.arn, {}, trx)
-      .catch((error: unknown) => {
-        throw readFailure(error);
-      });
-    return parseCredentials(current.value.kind === 'string' ? current.value.value : undefined);
   }
 
   private async requireFreeUsername(
@@ -296,18 +298,9 @@ export class ScramSecretService {
     trx: Executor,
   ): Promise<void> {
     const secret = await this.secrets.findSecret(cluster, secretArn, {}, trx);
-    const policy = parsePolicy(secret.resourcePolicy);
-    const statements = policy.Statement.filter((statement) => statement.Sid !== KAFKA_POLICY_SID);
-    statements.push({
-      Sid: KAFKA_POLICY_SID,
-      Effect: 'Allow',
-      Principal: { Service: 'kafka.amazonaws.com' },
-      Action: 'secretsmanager:getSecretValue',
-      Resource: secret.arn,
-    });
     await trx
       .updateTable('secrets')
-      .set({ resource_policy: JSON.stringify({ ...policy, Statement: statements }) })
+      .set({ resource_policy: withKafkaGrant(secret.resourcePolicy, secret.arn) })
       .where('arn', '=', secret.arn)
       .execute();
   }
@@ -346,6 +339,167 @@ function pageQueries(db: Kysely<Database>, limit: number) {
       page(db, slot('clusterArn')).where('secret_arn', '>', slot<string>('after')),
     ),
   };
+}
+
+/** The checks that need only the ARN and the caller, made before any source is asked. */
+function requireUsableArn(context: RequestContext, cluster: Cluster, secretArn: string): void {
+  const arn = parseArn(secretArn);
+  if (!arn || arn.service !== 'secretsmanager' || !arn.resource.startsWith('secret:')) {
+    throw new Refusal(
+      'InvalidSecretArn',
+      `${secretArn} is not a Secrets Manager secret ARN. Pass the full ARN that CreateSecret ` +
+        'or DescribeSecret returned.',
+    );
+  }
+  if (arn.accountId !== cluster.accountId || arn.region !== cluster.region) {
+    throw new Refusal(
+      'InvalidSecretArn',
+      `The secret is in account ${arn.accountId}, region ${arn.region}; the cluster is in ` +
+        `account ${cluster.accountId}, region ${cluster.region}. Create the secret in the ` +
+        "cluster's account and region.",
+    );
+  }
+  if (!arn.resource.startsWith(`secret:${SECRET_NAME_PREFIX}`)) {
+    throw new Refusal(
+      'InvalidSecretArn',
+      `The provided secret ARN cannot be used with Amazon MSK: secret names must begin with ` +
+        `'${SECRET_NAME_PREFIX}'. Create a secret whose name has this prefix.`,
+    );
+  }
+  // As on AWS, the caller must be allowed to read the secret it hands to the cluster.
+  if (!context.allows('secretsmanager:GetSecretValue', secretArn)) {
+    throw new Refusal(
+      'InvalidSecretArn',
+      `Amazon MSK wasn't able to access the secret ${secretArn}: ${context.principalArn} is ` +
+        'not allowed secretsmanager:GetSecretValue on it. Allow that action in your policy.',
+    );
+  }
+}
+
+/**
+ * Checks the secret's state, key and value, wherever they are kept, and returns the username
+ * its value claims. Every refusal of a secret MSK could not use is decided here.
+ */
+async function usernameOf(
+  facts: SecretFacts,
+  cluster: Cluster,
+  secretArn: string,
+): Promise<string> {
+  const secret = await facts.describeSecret(cluster, secretArn).catch((error: unknown) => {
+    if (!(error instanceof SourceFailure)) throw error;
+    if (error.kind === 'NotFound') {
+      throw new Refusal(
+        'InvalidSecretArn',
+        `Amazon MSK wasn't able to access the secret ${secretArn}: no secret with this ARN ` +
+          `exists in account ${cluster.accountId}, region ${cluster.region}.`,
+      );
+    }
+    throw sourceRefusal('InvalidSecretArn', secretArn, error, 'secretsmanager:DescribeSecret');
+  });
+  if (secret.arn !== secretArn) {
+    throw new Refusal('InvalidSecretArn', `Pass the secret's full ARN, ${secret.arn}.`);
+  }
+  if (secret.scheduledForDeletion) {
+    throw new Refusal(
+      'InvalidSecretArn',
+      "Amazon MSK wasn't able to access the provided secret: it is scheduled for deletion. " +
+        'Restore it with RestoreSecret first.',
+    );
+  }
+  const awsManagedKey = new Refusal(
+    'InvalidKmsKey',
+    'The secret is encrypted with the AWS managed key aws/secretsmanager, which Amazon MSK ' +
+      'cannot use. Encrypt it with a customer managed KMS key (UpdateSecret --kms-key-id).',
+  );
+  if (secret.kmsKeyId === undefined) throw awsManagedKey;
+  const keyId = secret.kmsKeyId;
+  const key = await facts.describeKey(cluster, keyId).catch((error: unknown) => {
+    if (!(error instanceof SourceFailure)) throw error;
+    if (error.kind === 'NotFound') {
+      throw new Refusal(
+        'InvalidKmsKey',
+        `The secret's KMS key ${keyId} does not exist. Encrypt the secret with an enabled ` +
+          'customer managed key.',
+      );
+    }
+    throw sourceRefusal('InvalidKmsKey', secretArn, error, 'kms:DescribeKey');
+  });
+  if (key.awsManaged) throw awsManagedKey;
+  if (!key.symmetric) {
+    throw new Refusal(
+      'InvalidKmsKey',
+      `The secret's KMS key ${key.arn} is not a symmetric encryption key. Encrypt the secret ` +
+        'with a symmetric customer managed key.',
+    );
+  }
+  if (!key.enabled) {
+    throw new Refusal(
+      'InvalidKmsKey',
+      `The secret's KMS key ${key.arn} is ${key.stateDescription}. Enable the key, or ` +
+        'encrypt the secret with an enabled customer managed key.',
+    );
+  }
+  const current = await facts.currentValue(cluster, secret.arn).catch((error: unknown) => {
+    throw readFailure(secretArn, error);
+  });
+  return parseCredentials(current.secretString);
+}
+
+/** A source's answer about one secret, as the refusal of that secret alone. */
+function sourceRefusal(
+  code: UnprocessedCode,
+  secretArn: string,
+  failure: SourceFailure,
+  action: string,
+): Refusal {
+  if (failure.kind === 'Throttled') {
+    return new Refusal(
+      code,
+      `Amazon MSK wasn't able to check the secret ${secretArn}: the secret source throttled ` +
+        `the request (${failure.message}). Retry this secret later.`,
+    );
+  }
+  if (failure.kind === 'AccessDenied') {
+    return new Refusal(
+      code,
+      `Amazon MSK wasn't able to access the secret ${secretArn}: the secret source denied ` +
+        `${action} (${failure.message}). Allow it to the service's credentials.`,
+    );
+  }
+  return new Refusal(
+    code,
+    `Amazon MSK wasn't able to access the secret ${secretArn}: ${failure.message}`,
+  );
+}
+
+/** Attaching the grant failed on the source's side: the secret is refused, nothing written. */
+function grantRefusal(secretArn: string, failure: SourceFailure): Refusal {
+  return sourceRefusal(
+    'InvalidSecretArn',
+    secretArn,
+    failure,
+    'secretsmanager:GetResourcePolicy and secretsmanager:PutResourcePolicy',
+  );
+}
+
+/** MSK attaches a resource policy that lets the cluster read the secret; so do we. */
+async function grantExternally(source: AwsSecretSource, secretArn: string): Promise<void> {
+  const current = await source.resourcePolicy(secretArn);
+  await source.putResourcePolicy(secretArn, withKafkaGrant(current ?? null, secretArn));
+}
+
+/** The policy with our statement, replacing an earlier one of ours by its Sid. */
+function withKafkaGrant(policyText: string | null, secretArn: string): string {
+  const policy = parsePolicy(policyText);
+  const statements = policy.Statement.filter((statement) => statement.Sid !== KAFKA_POLICY_SID);
+  statements.push({
+    Sid: KAFKA_POLICY_SID,
+    Effect: 'Allow',
+    Principal: { Service: 'kafka.amazonaws.com' },
+    Action: 'secretsmanager:getSecretValue',
+    Resource: secretArn,
+  });
+  return JSON.stringify({ ...policy, Statement: statements });
 }
 
 function requireScramReady(cluster: Cluster): void {
@@ -394,10 +548,13 @@ function parseCredentials(text: string | undefined): string {
  * than the one the secret names now (UpdateSecret changes the key for new versions), so a
  * key that cannot decrypt is a key problem, not a missing value.
  */
-function readFailure(error: unknown): unknown {
-  if (!(error instanceof ServiceError)) return error;
-  if (error.type === 'DecryptionFailure') {
+function readFailure(secretArn: string, error: unknown): unknown {
+  if (!(error instanceof SourceFailure)) return error;
+  if (error.kind === 'DecryptionFailure') {
     return new Refusal('InvalidKmsKey', `${error.message} Amazon MSK cannot read the secret.`);
+  }
+  if (error.kind === 'Throttled' || error.kind === 'AccessDenied') {
+    return sourceRefusal('InvalidSecretArn', secretArn, error, 'secretsmanager:GetSecretValue');
   }
   return new Refusal(
     'InvalidSecretValue',

@@ -3,6 +3,8 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 
 import { KafkaScramAdmin, type ScramAdmin } from './admin-client.js';
+import { builtinDesiredState } from './desired.js';
+import { ExternalDesiredState } from './external-desired.js';
 import { ClusterLease } from './lease.js';
 import { DataPlaneMetrics } from './metrics.js';
 import { ClusterReconciler, type ReconcilerSettings } from './reconciler.js';
@@ -12,6 +14,7 @@ import { deriveKey } from '../crypto/envelope.js';
 import { KeyService } from '../domain/keys.js';
 import { SecretService } from '../domain/secrets.js';
 import type { DataPlaneChange, DataPlaneHook } from '../domain/sync.js';
+import { SecretSources } from '../sources/registry.js';
 import type { Store } from '../store/store.js';
 
 export type DataPlaneSettings = Pick<
@@ -28,6 +31,8 @@ export interface DataPlaneOptions {
   masterKey: Buffer;
   settings: DataPlaneSettings;
   logger: Logger;
+  /** Where each account and region keeps its secrets; the built-in store if not given. */
+  sources?: SecretSources;
   /** How to reach a cluster's brokers; tests may stand in their own. */
   adminFor?: (cluster: KafkaClusterConfig) => ScramAdmin;
 }
@@ -41,6 +46,8 @@ export interface DataPlaneOptions {
 export class KafkaDataPlane implements DataPlaneHook {
   readonly metrics: DataPlaneMetrics;
   private readonly reconcilers = new Map<string, ClusterReconciler>();
+  /** Wakes the reconcilers of clusters whose secrets must be polled in an external source. */
+  private readonly pollTimers: NodeJS.Timeout[] = [];
   /** Identifies this process in lease rows; a restarted process is a new holder. */
   private readonly holder = `${process.pid}-${randomUUID()}`;
 
@@ -60,9 +67,12 @@ export class KafkaDataPlane implements DataPlaneHook {
       backoff: { firstMs: 250, mostMs: 15_000 },
     };
     for (const [clusterArn, cluster] of registered) {
+      const source = this.options.sources?.externalFor(cluster);
       const reconciler = new ClusterReconciler(clusterArn, {
         store,
-        secrets,
+        desired: source
+          ? new ExternalDesiredState(source, clusterArn, logger)
+          : builtinDesiredState(secrets),
         admin: this.options.adminFor?.(cluster) ?? new KafkaScramAdmin(cluster),
         lease: new ClusterLease(store, clusterArn, this.holder, settings.kafkaLeaseSeconds * 1000),
         metrics: this.metrics,
@@ -72,6 +82,11 @@ export class KafkaDataPlane implements DataPlaneHook {
       });
       this.reconcilers.set(clusterArn, reconciler);
       reconciler.start();
+      if (source) {
+        // A pass runs only on the replica holding the lease, so one replica polls per cluster.
+        const every = source.settings.pollIntervalSeconds * 1000;
+        this.pollTimers.push(setInterval(() => reconciler.nudge(), every).unref());
+      }
     }
   }
 
@@ -90,6 +105,7 @@ export class KafkaDataPlane implements DataPlaneHook {
 
   /** Stops every reconciler after its pass in flight, and gives back the leases. */
   async close(): Promise<void> {
+    for (const timer of this.pollTimers.splice(0)) clearInterval(timer);
     await Promise.all([...this.reconcilers.values()].map((reconciler) => reconciler.stop()));
     this.reconcilers.clear();
   }

@@ -22,6 +22,23 @@ export interface DesiredState {
   refused: RefusedAssociation[];
 }
 
+/**
+ * Where one cluster's desired state comes from: the built-in store, or a polled external
+ * secret source. `read` is asked only for users that `load` returned in the same pass.
+ */
+export interface DesiredStateReader {
+  load(db: Executor, clusterArn: string): Promise<DesiredState>;
+  read(scope: Scope, user: WantedUser): Promise<CredentialsRead>;
+}
+
+/** The built-in Secrets Manager and KMS, read straight from the store. */
+export function builtinDesiredState(secrets: SecretService): DesiredStateReader {
+  return {
+    load: loadDesiredState,
+    read: (scope, user) => readCredentials(secrets, scope, user),
+  };
+}
+
 /** SQLite's limit on bound parameters is far above this; PostgreSQL's too. */
 const IN_LIST_CHUNK = 500;
 
@@ -121,6 +138,14 @@ export async function readCredentials(
     if (!(error instanceof ServiceError)) throw error;
     return { ok: false, reason: error.message };
   }
+  return credentialsFrom(text, user.username);
+}
+
+/**
+ * The password in a secret string, if the string is the JSON MSK expects and still names the
+ * username the association claimed. Never says anything of the value in its reasons.
+ */
+export function credentialsFrom(text: string | undefined, username: string): CredentialsRead {
   let parsed: { username?: unknown; password?: unknown } | undefined;
   try {
     parsed = text === undefined ? undefined : (JSON.parse(text) as typeof parsed);
@@ -141,12 +166,12 @@ export async function readCredentials(
         '"password". Put a valid value with PutSecretValue.',
     };
   }
-  if (parsed.username !== user.username) {
+  if (parsed.username !== username) {
     return {
       ok: false,
       reason:
         `The secret's current value names the user ${parsed.username}, but it was associated ` +
-        `for ${user.username}. Put back the username, or disassociate and associate again.`,
+        `for ${username}. Put back the username, or disassociate and associate again.`,
     };
   }
   return { ok: true, password: parsed.password };

@@ -12,18 +12,13 @@ import {
   type UserDeletion,
   type UserUpsertion,
 } from './admin-client.js';
-import {
-  loadDesiredState,
-  readCredentials,
-  type RefusedAssociation,
-  type WantedUser,
-} from './desired.js';
+import type { DesiredStateReader, RefusedAssociation, WantedUser } from './desired.js';
 import type { ClusterLease } from './lease.js';
 import type { DataPlaneMetrics } from './metrics.js';
 import { planReconcile, requestRounds, type OwnedUser, type ProvisionCause } from './plan.js';
 import { credentialFingerprint, scramSha512Credential } from './scram.js';
 import { parseArn, type Scope } from '../domain/arn.js';
-import type { SecretService } from '../domain/secrets.js';
+import { SourceUnavailableError } from '../sources/source.js';
 import type { Store } from '../store/store.js';
 
 export interface ReconcilerSettings {
@@ -41,7 +36,8 @@ export interface ReconcilerSettings {
 
 export interface ReconcilerParts {
   store: Store;
-  secrets: SecretService;
+  /** Where the cluster's associated secrets are read: the store, or an external source. */
+  desired: DesiredStateReader;
   admin: ScramAdmin;
   lease: ClusterLease;
   metrics: DataPlaneMetrics;
@@ -161,9 +157,13 @@ export class ClusterReconciler {
       this.healthy = false;
       this.failures += 1;
       const brokers = error instanceof BrokerUnavailableError;
+      const source = error instanceof SourceUnavailableError;
       metrics.reconcileRuns.inc({ ...labels, outcome: 'failure' });
       metrics.reconcileDuration.observe(labels, (performance.now() - started) / 1000);
-      metrics.failures.inc({ ...labels, kind: brokers ? 'brokers' : 'internal' });
+      metrics.failures.inc({
+        ...labels,
+        kind: brokers ? 'brokers' : source ? 'secret_source' : 'internal',
+      });
       const retryInMs = backoffDelay(this.failures, settings.backoff);
       logger.warn(
         {
@@ -174,9 +174,14 @@ export class ClusterReconciler {
           // Our own errors and the drivers' name no secret: values never reach a message.
           reason: describeError(error),
         },
-        brokers ? 'brokers unreachable; retrying' : 'reconcile pass failed; retrying',
+        brokers
+          ? 'brokers unreachable; retrying'
+          : source
+            ? 'secret source unreachable; brokers keep their users; retrying'
+            : 'reconcile pass failed; retrying',
       );
-      const problem = brokers ? describeError(error) : `internal error (${(error as Error)?.name})`;
+      const problem =
+        brokers || source ? describeError(error) : `internal error (${(error as Error)?.name})`;
       await this.recordAttempt(problem).catch(() => undefined);
       return retryInMs;
     }
@@ -194,7 +199,7 @@ export class ClusterReconciler {
     // A deleted cluster wants no users: the ones we made are removed. With SASL/SCRAM turned
     // off (UpdateSecurity), no association may log in with SCRAM, so none keeps its user.
     const desired = cluster
-      ? await loadDesiredState(store.db, this.clusterArn)
+      ? await this.parts.desired.load(store.db, this.clusterArn)
       : { wanted: [], refused: [] };
     if (cluster && cluster.scram_enabled !== 1) {
       desired.refused.push(
@@ -242,7 +247,7 @@ export class ClusterReconciler {
     const confirmed: Write[] = [];
     const upsertions: UserUpsertion[] = [];
     for (const { user, owned: ours, cause } of plan.provision) {
-      const read = await readCredentials(this.parts.secrets, this.scope, user);
+      const read = await this.parts.desired.read(this.scope, user);
       if (!read.ok) {
         refused.push({ ...user, reason: read.reason });
         if (ours) this.removeOwned(user.username, actual, deletions, forget);

@@ -45,7 +45,9 @@ import {
   type MskSecretInput,
   type RecordedResponse,
 } from '../support/fixtures.js';
+import { startMoto, type MotoServer } from '../support/moto.js';
 import { clusterPath, type RawResponse } from '../support/raw.js';
+import { secretSourceKind } from '../support/secret-source.js';
 import {
   ACCOUNT_ID,
   OTHER_ACCESS_KEY_ID,
@@ -68,6 +70,8 @@ const OTHER_ACCOUNT = {
 };
 
 let t: TestServer;
+/** Set when the suite runs against moto's Secrets Manager and KMS instead of the built-in. */
+let moto: MotoServer | undefined;
 let kafka: KafkaClient;
 let secretsManager: SecretsManagerClient;
 let kms: KMSClient;
@@ -77,22 +81,33 @@ let otherKms: KMSClient;
 /** The customer managed key most secrets are encrypted under. */
 let keyId: string;
 
+/**
+ * With moto, the secrets and keys are made there; moto's own answers are not recorded, since
+ * the last test checks this service's responses, and moto's GetSecretValue holds passwords.
+ * The other account's clients stay on the built-in service: its secrets are refused by ARN.
+ */
 function connectClients(): void {
   kafka = recordResponses(t.kafka(), responses);
-  secretsManager = recordResponses(t.secretsManager(), responses);
-  kms = recordResponses(t.kms(), responses);
+  secretsManager = moto ? moto.secretsManager() : recordResponses(t.secretsManager(), responses);
+  kms = moto ? moto.kms() : recordResponses(t.kms(), responses);
   otherKafka = recordResponses(t.kafka(OTHER_ACCOUNT), responses);
   otherSecretsManager = recordResponses(t.secretsManager(OTHER_ACCOUNT), responses);
   otherKms = recordResponses(t.kms(OTHER_ACCOUNT), responses);
 }
 
 before(async () => {
-  t = await startTestServer();
+  if (secretSourceKind() === 'moto') moto = await startMoto();
+  t = await startTestServer(
+    moto ? { SCRAM_SECRETS_SECRET_SOURCES: moto.sourceSetting() } : {},
+  );
   connectClients();
   keyId = await createKey(kms, 'scram secrets suite');
 });
 
-after(async () => t.stop());
+after(async () => {
+  await t.stop();
+  await moto?.stop();
+});
 
 // Helpers. Those that store a secret value remember its password for the last test.
 

@@ -66,3 +66,46 @@ test('the Kafka lease outlasts the reconcile interval: twice it by default, long
     );
   }
 });
+
+test('secretSources choose the source per account and region, validated strictly', () => {
+  const sources = (value: unknown) =>
+    loadConfig({ SCRAM_SECRETS_SECRET_SOURCES: JSON.stringify(value) }).secretSources;
+  const [aws] = sources([
+    {
+      accountId: '111122223333',
+      region: 'us-east-1',
+      type: 'aws',
+      endpoint: 'http://127.0.0.1:5000',
+    },
+  ]);
+  assert.equal(aws?.attachResourcePolicy, true);
+  assert.equal(aws?.pollIntervalSeconds, 60);
+  assert.throws(() => sources([{ accountId: '1', region: 'us-east-1', type: 'aws' }]), /accountId/);
+  assert.throws(
+    () => sources([{ accountId: '111122223333', region: 'us-east-1', type: 'vault' }]),
+    /type/,
+  );
+  assert.throws(
+    () => sources([{ accountId: '111122223333', region: 'us-east-1', type: 'aws', typo: 1 }]),
+    /typo/,
+  );
+  assert.throws(
+    () =>
+      sources([
+        { accountId: '111122223333', region: 'us-east-1', type: 'builtin', endpoint: 'http://x:1' },
+      ]),
+    /endpoint and sourceRegion are for type aws/,
+  );
+  assert.throws(
+    () =>
+      sources([
+        { accountId: '111122223333', region: 'us-east-1', type: 'aws' },
+        { accountId: '111122223333', region: 'us-east-1', type: 'builtin' },
+      ]),
+    /111122223333\/us-east-1 has a secret source already/,
+  );
+  assert.throws(
+    () => loadConfig({ SCRAM_SECRETS_SECRET_SOURCES: '[{' }),
+    /SCRAM_SECRETS_SECRET_SOURCES is not JSON/,
+  );
+});

@@ -1,0 +1,156 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+
+import { ListScramSecretsCommand } from '@aws-sdk/client-kafka';
+import { GetResourcePolicyCommand } from '@aws-sdk/client-secrets-manager';
+
+import {
+  createKey,
+  createMskSecret,
+  createScramCluster,
+  kafkaRequest,
+  type MskSecret,
+} from '../support/fixtures.js';
+import { startMoto, type MotoServer } from '../support/moto.js';
+import { clusterPath } from '../support/raw.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+import { countAssociations } from '../support/store.js';
+
+/**
+ * The `aws` secret source against moto's server, beyond the association suite: what happens
+ * while the source is down (moto stopped mid-run, then started again, empty), and the switch
+ * that leaves resource policies alone.
+ */
+
+function associateRaw(t: TestServer, clusterArn: string, secretArnList: string[]) {
+  return kafkaRequest(t.url, {
+    method: 'POST',
+    path: clusterPath(clusterArn, '/scram-secrets'),
+    body: JSON.stringify({ secretArnList }),
+  });
+}
+
+function disassociateRaw(t: TestServer, clusterArn: string, secretArnList: string[]) {
+  return kafkaRequest(t.url, {
+    method: 'PATCH',
+    path: clusterPath(clusterArn, '/scram-secrets'),
+    body: JSON.stringify({ secretArnList }),
+  });
+}
+
+/** Every association row, of every cluster: what a partial write would change. */
+function associationRows(t: TestServer) {
+  return t.server.store.db
+    .selectFrom('scram_associations')
+    .selectAll()
+    .orderBy('cluster_arn')
+    .orderBy('secret_arn')
+    .execute();
+}
+
+async function listed(t: TestServer, clusterArn: string): Promise<string[]> {
+  const page = await t.kafka().send(new ListScramSecretsCommand({ ClusterArn: clusterArn }));
+  return page.SecretArnList ?? [];
+}
+
+describe('an unreachable source', () => {
+  let moto: MotoServer;
+  let t: TestServer;
+
+  before(async () => {
+    moto = await startMoto();
+    t = await startTestServer({ SCRAM_SECRETS_SECRET_SOURCES: moto.sourceSetting() });
+  });
+
+  after(async () => {
+    await t?.stop();
+    await moto?.stop();
+  });
+
+  async function mskSecrets(count: number): Promise<MskSecret[]> {
+    const keyId = await createKey(moto.kms());
+    const created: MskSecret[] = [];
+    for (let index = 0; index < count; index += 1) {
+      created.push(await createMskSecret(moto.secretsManager(), { kmsKeyId: keyId }));
+    }
+    return created;
+  }
+
+  test('is a 503 with Retry-After for the whole batch, and writes nothing', async () => {
+    const clusterArn = await createScramCluster(t.kafka());
+    const [first, second, third] = await mskSecrets(3);
+    const before = await associateRaw(t, clusterArn, [first!.arn]);
+    assert.equal(before.status, 200, before.text);
+    assert.deepEqual(before.json.unprocessedScramSecrets, []);
+    const stored = await associationRows(t);
+
+    await moto.kill();
+    // One secret refused by its ARN alone, two that need the source: still nothing is written.
+    const batch = [second!.arn, third!.arn, 'arn:aws:secretsmanager:not-an-arn'];
+    const during = await associateRaw(t, clusterArn, batch);
+    assert.equal(during.status, 503, during.text);
+    assert.equal(during.headers.get('x-amzn-errortype'), 'ServiceUnavailableException');
+    assert.match(during.headers.get('retry-after') ?? '', /^\d+$/);
+    assert.match(String(during.json.message), /can't reach the secret source.*retry/i);
+    for (const secret of [first!, second!, third!]) {
+      assert.equal(during.text.includes(secret.password), false);
+    }
+    assert.equal(await countAssociations(t, clusterArn), 1);
+    assert.deepEqual(await listed(t, clusterArn), [first!.arn]);
+    assert.deepEqual(await associationRows(t), stored);
+
+    // Disassociation needs no source, so it still works, and listing too.
+    const removed = await disassociateRaw(t, clusterArn, [first!.arn]);
+    assert.equal(removed.status, 200, removed.text);
+    assert.deepEqual(await listed(t, clusterArn), []);
+
+    // moto comes back empty: the batch is retried with secrets made again, and lands whole.
+    await moto.start();
+    const again = await mskSecrets(2);
+    const after = await associateRaw(t, clusterArn, again.map((secret) => secret.arn));
+    assert.equal(after.status, 200, after.text);
+    assert.deepEqual(after.json.unprocessedScramSecrets, []);
+    assert.deepEqual((await listed(t, clusterArn)).sort(), again.map((s) => s.arn).sort());
+  });
+
+  test('association attaches the cluster read grant with PutResourcePolicy', async () => {
+    const clusterArn = await createScramCluster(t.kafka());
+    const [secret] = await mskSecrets(1);
+    const answer = await associateRaw(t, clusterArn, [secret!.arn]);
+    assert.deepEqual(answer.json.unprocessedScramSecrets, []);
+    const policy = await moto
+      .secretsManager()
+      .send(new GetResourcePolicyCommand({ SecretId: secret!.arn }));
+    assert.match(policy.ResourcePolicy ?? '', /kafka\.amazonaws\.com/);
+  });
+});
+
+describe('attachResourcePolicy false', () => {
+  let moto: MotoServer;
+  let t: TestServer;
+
+  before(async () => {
+    moto = await startMoto();
+    t = await startTestServer({
+      SCRAM_SECRETS_SECRET_SOURCES: moto.sourceSetting({ attachResourcePolicy: false }),
+    });
+  });
+
+  after(async () => {
+    await t?.stop();
+    await moto?.stop();
+  });
+
+  test('associates without touching the secret resource policy', async () => {
+    const clusterArn = await createScramCluster(t.kafka());
+    const keyId = await createKey(moto.kms());
+    const secret = await createMskSecret(moto.secretsManager(), { kmsKeyId: keyId });
+    const answer = await associateRaw(t, clusterArn, [secret.arn]);
+    assert.equal(answer.status, 200, answer.text);
+    assert.deepEqual(answer.json.unprocessedScramSecrets, []);
+    const policy = await moto
+      .secretsManager()
+      .send(new GetResourcePolicyCommand({ SecretId: secret.arn }));
+    assert.equal(policy.ResourcePolicy, undefined);
+  });
+});
