@@ -58,7 +58,7 @@ const SETUP_CONCURRENCY = 16;
 
 const CONNECTIONS = 10;
 const WARMUP_SECONDS = 2;
-const ROUNDS = 3;
+const ROUNDS = 4;
 const ROUND_SECONDS = 4;
 
 const TARGET_RATIO = 0.3;
