@@ -651,6 +651,9 @@ function report(figures: Report): void {
       `(target >= ${TARGET_VERIFICATION_RATIO}: ` +
       `${verdict(verificationRatio >= TARGET_VERIFICATION_RATIO)}); ` +
       `by round: ${roundRatios(serviceRounds, unverifiedRounds)}`,
+    `the same ratios by CPU per request (steadier when other work shares the machine): ` +
+      `${cpuRatio(figures.bareLoad, figures.serviceLoad)} and ` +
+      `${cpuRatio(figures.unverifiedLoad, figures.serviceLoad)}`,
     `service peak RSS: ${rss === undefined ? 'unavailable (no /proc)' : `${rss.toFixed(1)} MB`} ` +
       `(target < ${TARGET_PEAK_RSS_MB} MB: ` +
       `${rss === undefined ? 'unknown' : verdict(rss < TARGET_PEAK_RSS_MB)})`,
@@ -663,6 +666,17 @@ function report(figures: Report): void {
     'request, steadier than requests/s when other work shares the machine.',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/** The throughput ratio slower/faster that their CPU time per request alone would give. */
+function cpuRatio(faster: LoadResult, slower: LoadResult): string {
+  const perRequest = (result: LoadResult): number | undefined =>
+    result.serverCpuPercent === undefined
+      ? undefined
+      : result.serverCpuPercent / result.requestsPerSecond;
+  const fast = perRequest(faster);
+  const slow = perRequest(slower);
+  return fast === undefined || slow === undefined ? 'n/a' : (fast / slow).toFixed(3);
 }
 
 /** The throughput ratio of two servers in each round, to show how much the rounds vary. */
