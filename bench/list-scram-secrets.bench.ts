@@ -3,20 +3,26 @@
  * with 1,000 associated secrets, compared with a bare `node:http` server that sends the very
  * same response bytes: the ratio says how much of the budget the service spends on its own
  * work (routing, authentication, SigV4 verification, SQL, JSON) rather than on HTTP. The same
- * service is then measured again with SigV4 verification off, on the same data: that ratio
- * says what verifying signatures costs.
+ * service is also measured with SigV4 verification off, on the same data: that ratio says
+ * what verifying signatures costs.
  *
  * The service and the bare server each run as a child process, so that the load generator
  * (autocannon, in this process) never shares their event loop. Everything listens on
  * 127.0.0.1 only. The run prints a report and exits 0 whether or not the targets are met;
  * it exits 1 only when the benchmark itself could not run.
  *
+ * Fairness: one service process creates the data, then stops; the data dir is copied, and the
+ * two measured services (verification on and off) start fresh, one on each copy, so that
+ * neither carries the other's history (the setup's heap, its write-ahead log). The three
+ * servers are then loaded in turn, a few seconds each, for several rounds, so that other
+ * work on the machine coming and going weighs on all three alike.
+ *
  * Optional environment:
  *   BENCH_SERVICE_NODE_ARGS="..."    extra node flags for the service processes, e.g.
  *                                    "--cpu-prof --cpu-prof-dir=/tmp/scram-secrets-profile"
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request as httpRequest, type OutgoingHttpHeaders } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -52,7 +58,8 @@ const SETUP_CONCURRENCY = 16;
 
 const CONNECTIONS = 10;
 const WARMUP_SECONDS = 2;
-const MEASURE_SECONDS = 10;
+const ROUNDS = 4;
+const ROUND_SECONDS = 4;
 
 const TARGET_RATIO = 0.3;
 const TARGET_VERIFICATION_RATIO = 0.8;
@@ -95,23 +102,51 @@ interface LoadResult {
   loadGeneratorCpuPercent: number;
 }
 
+/** One round of one server: what was served, in how long, for how much CPU. */
+interface RoundResult {
+  requests: number;
+  seconds: number;
+  p50Ms: number;
+  p99Ms: number;
+  serverCpuSeconds: number | undefined;
+  loadGeneratorCpuSeconds: number;
+}
+
+/** A server under test, and the request that it answers with the recorded page. */
+interface Target {
+  name: string;
+  baseUrl: string;
+  request: SignedRequest;
+  pid: number | undefined;
+  rounds: RoundResult[];
+}
+
 const children: Child[] = [];
 const tempDirs: string[] = [];
 
 async function main(): Promise<void> {
   const workDir = mkdtempSync(join(tmpdir(), 'scram-secrets-bench-'));
   tempDirs.push(workDir);
-  const dataDir = join(workDir, 'data');
+  const setupDataDir = join(workDir, 'setup');
+
+  const setupPort = await freePort();
+  const setup = await startService(setupDataDir, setupPort, true);
+  const setupStarted = Date.now();
+  const clusterArn = await seed(`http://${HOST}:${setupPort}`);
+  const setupSeconds = (Date.now() - setupStarted) / 1000;
+  const setupMemory = memoryMb(setup.process.pid);
+  await stopChild(setup);
+
+  // A stopped service leaves its data dir whole, so each copy holds the same secrets and
+  // master key: both services answer with the same page (a nextToken of the same length,
+  // each sealed afresh).
+  const verifiedDataDir = join(workDir, 'verified');
+  const unverifiedDataDir = join(workDir, 'unverified');
+  cpSync(setupDataDir, verifiedDataDir, { recursive: true });
+  cpSync(setupDataDir, unverifiedDataDir, { recursive: true });
 
   const servicePort = await freePort();
-  const service = await startService(dataDir, servicePort, true);
-  const serviceUrl = `http://${HOST}:${servicePort}`;
-
-  const setupStarted = Date.now();
-  const clusterArn = await seed(serviceUrl);
-  const setupSeconds = (Date.now() - setupStarted) / 1000;
-  const afterSetup = memoryMb(service.process.pid);
-
+  const service = await startService(verifiedDataDir, servicePort, true);
   const request = await signListRequest(servicePort, clusterArn);
   const recorded = await captureServiceResponse(servicePort, request);
   const recordingPath = join(workDir, 'list-scram-secrets-response.json');
@@ -119,36 +154,43 @@ async function main(): Promise<void> {
   const bare = await startBareServer(recordingPath);
   requireSameResponse(recorded, await send(bare.port, request));
 
-  const serviceLoad = await load(serviceUrl, request, service.process.pid);
-  const bareLoad = await load(`http://${HOST}:${bare.port}`, request, bare.child.process.pid);
-  const afterLoad = memoryMb(service.process.pid);
-  await stopChild(service);
-
-  // The same data dir holds the same secrets and master key, so the answer is the same page
-  // (with a nextToken of the same length: each is sealed afresh).
   const unverifiedPort = await freePort();
-  const unverified = await startService(dataDir, unverifiedPort, false);
+  const unverified = await startService(unverifiedDataDir, unverifiedPort, false);
   const unverifiedRequest = await signListRequest(unverifiedPort, clusterArn);
   const unverifiedBody = (await captureServiceResponse(unverifiedPort, unverifiedRequest)).body;
   if (!samePage(unverifiedBody, recorded.body)) {
     throw new Error('The service without verification answered with a different page.');
   }
-  const unverifiedLoad = await load(
-    `http://${HOST}:${unverifiedPort}`,
-    unverifiedRequest,
-    unverified.process.pid,
-  );
-  const unverifiedMemory = memoryMb(unverified.process.pid);
+
+  const targets: Target[] = [
+    target('service, SigV4 on', servicePort, request, service.process.pid),
+    target('bare node:http', bare.port, request, bare.child.process.pid),
+    target('service, SigV4 off', unverifiedPort, unverifiedRequest, unverified.process.pid),
+  ];
+  for (const each of targets) await warmUp(each);
+  for (let round = 0; round < ROUNDS; round += 1) {
+    for (const each of targets) each.rounds.push(await loadRound(each));
+  }
 
   report({
     setupSeconds,
     responseBytes: recorded.body.length,
-    serviceLoad,
-    unverifiedLoad,
-    bareLoad,
-    serviceMemory: { afterSetup, afterLoad },
-    unverifiedMemory,
+    serviceLoad: summary(targets[0]!),
+    bareLoad: summary(targets[1]!),
+    unverifiedLoad: summary(targets[2]!),
+    rounds: targets.map((each) => each.rounds),
+    serviceMemory: { setup: setupMemory, afterLoad: memoryMb(service.process.pid) },
+    unverifiedMemory: memoryMb(unverified.process.pid),
   });
+}
+
+function target(
+  name: string,
+  port: number,
+  request: SignedRequest,
+  pid: number | undefined,
+): Target {
+  return { name, baseUrl: `http://${HOST}:${port}`, request, pid, rounds: [] };
 }
 
 async function startService(
@@ -452,38 +494,66 @@ function send(port: number, request: SignedRequest): Promise<CapturedResponse> {
   }).finally(() => agent.destroy());
 }
 
-async function load(
-  baseUrl: string,
-  request: SignedRequest,
-  serverPid: number | undefined,
-): Promise<LoadResult> {
-  const options = {
-    url: `${baseUrl}${request.target}`,
+function loadOptions(server: Target, seconds: number) {
+  return {
+    url: `${server.baseUrl}${server.request.target}`,
     method: 'GET',
-    headers: request.headers,
+    headers: server.request.headers,
     connections: CONNECTIONS,
     timeout: 10,
+    duration: seconds,
   };
-  requireClean(baseUrl, await autocannon({ ...options, duration: WARMUP_SECONDS }));
+}
 
-  const serverCpuBefore = cpuSeconds(serverPid);
+async function warmUp(server: Target): Promise<void> {
+  requireClean(server.baseUrl, await autocannon(loadOptions(server, WARMUP_SECONDS)));
+}
+
+async function loadRound(server: Target): Promise<RoundResult> {
+  const serverCpuBefore = cpuSeconds(server.pid);
   const ownCpuBefore = process.cpuUsage();
-  const result = await autocannon({ ...options, duration: MEASURE_SECONDS });
+  const result = await autocannon(loadOptions(server, ROUND_SECONDS));
   const ownCpu = process.cpuUsage(ownCpuBefore);
-  const serverCpuAfter = cpuSeconds(serverPid);
-  requireClean(baseUrl, result);
-
-  const seconds = result.duration;
+  const serverCpuAfter = cpuSeconds(server.pid);
+  requireClean(server.baseUrl, result);
   return {
-    requestsPerSecond: result.requests.total / seconds,
+    requests: result.requests.total,
+    seconds: result.duration,
     p50Ms: result.latency.p50,
     p99Ms: result.latency.p99,
-    serverCpuPercent:
+    serverCpuSeconds:
       serverCpuBefore === undefined || serverCpuAfter === undefined
         ? undefined
-        : ((serverCpuAfter - serverCpuBefore) / seconds) * 100,
-    loadGeneratorCpuPercent: ((ownCpu.user + ownCpu.system) / 1e6 / seconds) * 100,
+        : serverCpuAfter - serverCpuBefore,
+    loadGeneratorCpuSeconds: (ownCpu.user + ownCpu.system) / 1e6,
   };
+}
+
+/** All rounds of one server together; latencies are the median round's. */
+function summary(server: Target): LoadResult {
+  const rounds = server.rounds;
+  const seconds = sum(rounds.map((round) => round.seconds));
+  const requests = sum(rounds.map((round) => round.requests));
+  const serverCpu = rounds.some((round) => round.serverCpuSeconds === undefined)
+    ? undefined
+    : sum(rounds.map((round) => round.serverCpuSeconds!));
+  return {
+    requestsPerSecond: requests / seconds,
+    p50Ms: median(rounds.map((round) => round.p50Ms)),
+    p99Ms: median(rounds.map((round) => round.p99Ms)),
+    serverCpuPercent: serverCpu === undefined ? undefined : (serverCpu / seconds) * 100,
+    loadGeneratorCpuPercent:
+      (sum(rounds.map((round) => round.loadGeneratorCpuSeconds)) / seconds) * 100,
+  };
+}
+
+function sum(values: number[]): number {
+  return values.reduce((total, value) => total + value, 0);
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((left, right) => left - right);
+  return sorted[Math.floor(sorted.length / 2)]!;
 }
 
 /** A run with failed or refused requests measures something else; it is a failed benchmark. */
@@ -538,7 +608,10 @@ interface Report {
   serviceLoad: LoadResult;
   unverifiedLoad: LoadResult;
   bareLoad: LoadResult;
-  serviceMemory: { afterSetup: Memory | undefined; afterLoad: Memory | undefined };
+  /** Per server (in the order of the table), its rounds in the order they ran. */
+  rounds: RoundResult[][];
+  /** The process that created the data, and the verifying one that was measured. */
+  serviceMemory: { setup: Memory | undefined; afterLoad: Memory | undefined };
   unverifiedMemory: Memory | undefined;
 }
 
@@ -546,13 +619,18 @@ function report(figures: Report): void {
   const ratio = figures.serviceLoad.requestsPerSecond / figures.bareLoad.requestsPerSecond;
   const verificationRatio =
     figures.serviceLoad.requestsPerSecond / figures.unverifiedLoad.requestsPerSecond;
-  const { afterSetup, afterLoad } = figures.serviceMemory;
-  const rss = afterLoad?.peakRssMb;
+  const { setup, afterLoad } = figures.serviceMemory;
+  // The service's peak over its whole life: creating the data counts as much as serving it.
+  const rss =
+    setup === undefined || afterLoad === undefined
+      ? undefined
+      : Math.max(setup.peakRssMb, afterLoad.peakRssMb);
+  const [serviceRounds = [], bareRounds = [], unverifiedRounds = []] = figures.rounds;
   const lines = [
     `ListScramSecrets, maxResults=${PAGE_SIZE}, first page of ${SECRET_COUNT} associated secrets ` +
       `(${figures.responseBytes} B body)`,
-    `autocannon: ${CONNECTIONS} connections, ${WARMUP_SECONDS} s warm-up + ` +
-      `${MEASURE_SECONDS} s measured per server, in the order listed; ` +
+    `autocannon: ${CONNECTIONS} connections, ${WARMUP_SECONDS} s warm-up, then ${ROUNDS} ` +
+      `rounds of ${ROUND_SECONDS} s per server, the servers taking turns; ` +
       `setup took ${figures.setupSeconds.toFixed(1)} s`,
     '',
     'server'.padEnd(24) +
@@ -567,22 +645,46 @@ function report(figures: Report): void {
     loadLine('service, SigV4 off', figures.unverifiedLoad),
     '',
     `ratio service/bare: ${ratio.toFixed(3)} ` +
-      `(target >= ${TARGET_RATIO}: ${verdict(ratio >= TARGET_RATIO)})`,
+      `(target >= ${TARGET_RATIO}: ${verdict(ratio >= TARGET_RATIO)}); ` +
+      `by round: ${roundRatios(serviceRounds, bareRounds)}`,
     `ratio SigV4 verification on/off: ${verificationRatio.toFixed(3)} ` +
       `(target >= ${TARGET_VERIFICATION_RATIO}: ` +
-      `${verdict(verificationRatio >= TARGET_VERIFICATION_RATIO)})`,
+      `${verdict(verificationRatio >= TARGET_VERIFICATION_RATIO)}); ` +
+      `by round: ${roundRatios(serviceRounds, unverifiedRounds)}`,
+    `the same ratios by CPU per request (steadier when other work shares the machine): ` +
+      `${cpuRatio(figures.bareLoad, figures.serviceLoad)} and ` +
+      `${cpuRatio(figures.unverifiedLoad, figures.serviceLoad)}`,
     `service peak RSS: ${rss === undefined ? 'unavailable (no /proc)' : `${rss.toFixed(1)} MB`} ` +
       `(target < ${TARGET_PEAK_RSS_MB} MB: ` +
       `${rss === undefined ? 'unknown' : verdict(rss < TARGET_PEAK_RSS_MB)})`,
-    `service RSS: ${afterSetup?.peakRssMb.toFixed(1) ?? '?'} MB peak during setup, ` +
-      `${afterSetup?.rssMb.toFixed(1) ?? '?'} MB after setup, ` +
+    `service RSS: ${setup?.peakRssMb.toFixed(1) ?? '?'} MB peak while creating the data; ` +
+      `the measured one ${afterLoad?.peakRssMb.toFixed(1) ?? '?'} MB peak, ` +
       `${afterLoad?.rssMb.toFixed(1) ?? '?'} MB after load; ` +
       `without verification ${figures.unverifiedMemory?.peakRssMb.toFixed(1) ?? '?'} MB peak`,
-    'Latencies are recorded by autocannon at 1 ms resolution. CPU is percent of one core;',
-    "CPU us/request is the server process's CPU time per completed request, steadier than",
-    'requests/s when other work shares the machine.',
+    'Latencies are recorded by autocannon at 1 ms resolution (medians of the rounds). CPU is',
+    "percent of one core; CPU us/request is the server process's CPU time per completed",
+    'request, steadier than requests/s when other work shares the machine.',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/** The throughput ratio slower/faster that their CPU time per request alone would give. */
+function cpuRatio(faster: LoadResult, slower: LoadResult): string {
+  const perRequest = (result: LoadResult): number | undefined =>
+    result.serverCpuPercent === undefined
+      ? undefined
+      : result.serverCpuPercent / result.requestsPerSecond;
+  const fast = perRequest(faster);
+  const slow = perRequest(slower);
+  return fast === undefined || slow === undefined ? 'n/a' : (fast / slow).toFixed(3);
+}
+
+/** The throughput ratio of two servers in each round, to show how much the rounds vary. */
+function roundRatios(numerator: RoundResult[], denominator: RoundResult[]): string {
+  const rate = (round: RoundResult): number => round.requests / round.seconds;
+  return numerator
+    .map((round, index) => (rate(round) / rate(denominator[index]!)).toFixed(2))
+    .join(', ');
 }
 
 function verdict(met: boolean): string {

@@ -21,8 +21,6 @@ import { registerDataPlaneRoutes } from './kafka/routes.js';
 import { AuditLog } from './observability/audit.js';
 import { createLogger } from './observability/logger.js';
 import { SecretSources } from './sources/registry.js';
-import { openPostgresStore } from './store/postgres.js';
-import { openSqliteStore } from './store/sqlite.js';
 import type { Store } from './store/store.js';
 
 export interface RunningServer {
@@ -41,7 +39,7 @@ export async function startServer(config: Config, logger = createLogger(config.l
   const masterKey = loadOrCreateMasterKey(config.masterKeyFile);
   const credentials = loadCredentials(config.credentials, config.principals, config.dataDir);
   const store = await openStore(config);
-  const sources = new SecretSources(config.secretSources);
+  const sources = await SecretSources.open(config.secretSources);
   for (const source of config.secretSources) {
     const { accountId, region, type, endpoint, pollIntervalSeconds } = source;
     logger.info(
@@ -118,11 +116,16 @@ export async function startServer(config: Config, logger = createLogger(config.l
   };
 }
 
-/** PostgreSQL when a database URL is configured, else SQLite in the data dir. */
-export function openStore(config: Config): Promise<Store> {
+/**
+ * PostgreSQL when a database URL is configured, else SQLite in the data dir. Only the driver
+ * in use is loaded, which keeps the other's memory out of the process.
+ */
+export async function openStore(config: Config): Promise<Store> {
   if (config.databaseUrl) {
+    const { openPostgresStore } = await import('./store/postgres.js');
     return openPostgresStore(config.databaseUrl, { lockTimeoutMs: config.storeBusyTimeoutMs });
   }
+  const { openSqliteStore } = await import('./store/sqlite.js');
   return openSqliteStore(join(config.dataDir, 'scram-secrets.sqlite'), {
     busyTimeoutMs: config.storeBusyTimeoutMs,
   });

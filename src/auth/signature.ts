@@ -1,4 +1,5 @@
 import * as crypto from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 
 import { Hash } from '@smithy/hash-node';
@@ -42,6 +43,8 @@ const MAX_PRESIGNED_EXPIRY_SECONDS = 7 * 24 * 60 * 60;
  */
 const MAX_CACHED_SIGNING_KEYS = 1000;
 const AMZ_DATE = /^\d{8}T\d{6}Z$/;
+/** Headers the signer removes before it signs: it adds its own date, and signs no signature. */
+const SIGNER_GENERATED_HEADERS = new Set(GENERATED_HEADERS);
 /** SHA-256 of nothing: the payload hash of a request without a body. */
 const EMPTY_BODY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 const PRESIGN_PARAMETERS = new Set([
@@ -66,7 +69,7 @@ const MISMATCH =
  */
 export class SignatureVerifier {
   private readonly canonical = new CanonicalRequests();
-  private readonly signingKeys = new Map<string, { credential: Credential; key: Uint8Array }>();
+  private readonly signingKeys = new Map<string, { credential: Credential; key: KeyObject }>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -93,12 +96,16 @@ export class SignatureVerifier {
     if (timeProblem) return timeProblem;
     if (!claims.signedHeaders.includes('host')) return 'The host header must be signed.';
 
-    // Created without a prototype, so that storing arbitrary header names takes no shape
-    // changes: a plain object made V8 build a store handler per header per request.
-    const headers: Record<string, string> = Object.create(null);
+    // The signer's own headers (the date, the signature) are left out here, as the signer
+    // leaves them out before it adds its own: deleting them later would turn the object into
+    // a slow dictionary. It is a plain object, whose stores V8 caches; signed header names
+    // are [a-z0-9-] only, so none is __proto__, and the own-property check keeps a name such
+    // as `constructor` from reading the prototype of Node's header object.
+    const headers: Record<string, string> = {};
     for (const name of claims.signedHeaders) {
-      const value = request.headers[name];
+      const value = Object.hasOwn(request.headers, name) ? request.headers[name] : undefined;
       if (value === undefined) return `The signed header ${name} is missing from the request.`;
+      if (SIGNER_GENERATED_HEADERS.has(name)) continue;
       headers[name] = Array.isArray(value) ? value.join(',') : value;
     }
     const hasBody = request.body !== undefined && request.body.length > 0;
@@ -138,7 +145,7 @@ export class SignatureVerifier {
     return sameSignature(expected, claims.signature) ? undefined : MISMATCH;
   }
 
-  private cachedSigningKey(credential: Credential, scope: string): Uint8Array | undefined {
+  private cachedSigningKey(credential: Credential, scope: string): KeyObject | undefined {
     const cached = this.signingKeys.get(`${credential.accessKeyId}/${scope}`);
     return cached?.credential === credential ? cached.key : undefined;
   }
@@ -148,8 +155,8 @@ export class SignatureVerifier {
     scope: string,
     shortDate: string,
     claims: SignatureClaims,
-  ): Promise<Uint8Array> {
-    const key = await getSigningKey(
+  ): Promise<KeyObject> {
+    const derived = await getSigningKey(
       Hash.bind(null, 'sha256'),
       { accessKeyId: credential.accessKeyId, secretAccessKey: credential.secretAccessKey },
       shortDate,
@@ -159,6 +166,8 @@ export class SignatureVerifier {
     if (this.signingKeys.size >= MAX_CACHED_SIGNING_KEYS) {
       this.signingKeys.delete(this.signingKeys.keys().next().value!);
     }
+    // Kept as a KeyObject: an HMAC keyed by one is made faster than by raw bytes.
+    const key = crypto.createSecretKey(derived);
     this.signingKeys.set(`${credential.accessKeyId}/${scope}`, { credential, key });
     return key;
   }
@@ -166,9 +175,10 @@ export class SignatureVerifier {
 
 /**
  * The canonical request, as `SignatureV4` builds it when it signs (`sign`) or presigns
- * (`presign`): the same headers replaced by its own (the date, the signature), the same
- * presign parameters, the same canonical headers, path and query. This signer never signs,
- * so it never reads its credentials. The received request's headers are its own to change.
+ * (`presign`): the same date header of its own (the received headers come without the
+ * signer's own, see SIGNER_GENERATED_HEADERS), the same presign parameters, the same
+ * canonical headers, path and query. This signer never signs, so it never reads its
+ * credentials. The received request's headers are its own to change.
  */
 class CanonicalRequests extends SignatureV4 {
   constructor() {
@@ -189,7 +199,6 @@ class CanonicalRequests extends SignatureV4 {
     payloadHash: string,
     longDate: string,
   ): string {
-    withoutGeneratedHeaders(received.headers);
     received.headers[AMZ_DATE_HEADER] = longDate;
     const canonicalHeaders = getCanonicalHeaders(received, undefined, signableHeaders);
     return this.createCanonicalRequest(received, canonicalHeaders, payloadHash);
@@ -201,7 +210,6 @@ class CanonicalRequests extends SignatureV4 {
     payloadHash: string,
     presign: { credential: string; longDate: string; expiresIn: number },
   ): string {
-    withoutGeneratedHeaders(received.headers);
     const request = moveHeadersToQuery(received);
     request.query[ALGORITHM_QUERY_PARAM] = ALGORITHM_IDENTIFIER;
     request.query[CREDENTIAL_QUERY_PARAM] = presign.credential;
@@ -211,14 +219,6 @@ class CanonicalRequests extends SignatureV4 {
     request.query[SIGNED_HEADERS_QUERY_PARAM] = this.getCanonicalHeaderList(canonicalHeaders);
     return this.createCanonicalRequest(request, canonicalHeaders, payloadHash);
   }
-}
-
-/**
- * What `prepareRequest` does before signing, without its copy of the request: header names
- * here are the signed ones, lower case already.
- */
-function withoutGeneratedHeaders(headers: Record<string, string>): void {
-  for (const name of GENERATED_HEADERS) delete headers[name];
 }
 
 function splitTarget(url: string): [string, string | undefined] {

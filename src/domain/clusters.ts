@@ -138,7 +138,7 @@ export class ClusterService {
 
   /**
    * The ARN of the cluster an ARN names, refused as `findCluster` refuses it, without reading
-   * the rest of the cluster: listing its secrets needs no more, and is the busiest call.
+   * the rest of the cluster.
    */
   async findClusterArn(scope: Scope, arn: string): Promise<string> {
     requireClusterArn(arn);
@@ -277,7 +277,8 @@ function clusterQueries(db: Kysely<Database>) {
   };
 }
 
-function requireClusterArn(arn: string): void {
+/** A malformed cluster ARN is 400 on `clusterArn`, before any lookup. */
+export function requireClusterArn(arn: string): void {
   if (isClusterArn(arn)) return;
   throw badRequest(
     `${arn} is not a valid cluster ARN. Use the clusterArn that CreateCluster or ` +

@@ -2,8 +2,8 @@ import { sql, type Kysely } from 'kysely';
 
 import { parseArn, type Scope } from './arn.js';
 import type { RequestContext } from './context.js';
-import type { Cluster, ClusterService } from './clusters.js';
-import { badRequest, serviceUnavailable } from './errors.js';
+import { requireClusterArn, type Cluster, type ClusterService } from './clusters.js';
+import { badRequest, serviceUnavailable, ServiceError } from './errors.js';
 import type { KeyService } from './keys.js';
 import type { PageTokens } from './paging.js';
 import { noDataPlane, type DataPlaneHook } from './sync.js';
@@ -151,26 +151,46 @@ export class ScramSecretService {
     return result;
   }
 
-  /** One page of a cluster's secret ARNs, in ARN order; the token carries the last ARN seen. */
+  /**
+   * One page of a cluster's secret ARNs, in ARN order; the token carries the last ARN seen.
+   * The page is read in one query that also checks the cluster is the caller's; only an
+   * empty page needs a second look, to tell an empty cluster from one the caller cannot see.
+   */
   async list(
     scope: Scope,
     clusterArn: string,
     maxResults: number,
     nextToken?: string,
   ): Promise<{ secretArnList: string[]; nextToken?: string }> {
-    const arn = await this.clusters.findClusterArn(scope, clusterArn);
+    requireClusterArn(clusterArn);
     const after =
-      nextToken === undefined ? undefined : this.tokens.read(listing(arn), nextToken, 'nextToken');
+      nextToken === undefined ? undefined : await this.pageStart(scope, clusterArn, nextToken);
     const queries = this.pageQueriesFor(maxResults + 1);
+    const cluster = { clusterArn, accountId: scope.accountId, region: scope.region };
     const rows =
       after === undefined
-        ? await queries.first.execute(this.store.db, { clusterArn: arn })
-        : await queries.next.execute(this.store.db, { clusterArn: arn, after });
-    const arns = rows.map((row) => row.secret_arn);
-    if (arns.length <= maxResults) return { secretArnList: arns };
-    const page = arns.slice(0, maxResults);
+        ? await queries.first.execute(this.store.db, cluster)
+        : await queries.next.execute(this.store.db, { ...cluster, after });
+    if (rows.length === 0) await this.clusters.findClusterArn(scope, clusterArn);
+
+    // Built by push, not map: a packed array is what JSON.stringify serializes fastest.
+    const page: string[] = [];
+    for (let index = 0; index < rows.length && index < maxResults; index += 1) {
+      page.push(rows[index]!.secret_arn);
+    }
+    if (rows.length <= maxResults) return { secretArnList: page };
     const lastArn = page[page.length - 1]!;
-    return { secretArnList: page, nextToken: this.tokens.issue(listing(arn), lastArn) };
+    return { secretArnList: page, nextToken: this.tokens.issue(listing(clusterArn), lastArn) };
+  }
+
+  /** Where a page begins; a cluster the caller cannot see is 404 before its token is judged. */
+  private async pageStart(scope: Scope, clusterArn: string, nextToken: string): Promise<string> {
+    try {
+      return this.tokens.read(listing(clusterArn), nextToken, 'nextToken');
+    } catch (error) {
+      await this.clusters.findClusterArn(scope, clusterArn);
+      throw error;
+    }
   }
 
   private pageQueriesFor(limit: number): PageQueries {
@@ -318,25 +338,34 @@ export class ScramSecretService {
 type PageQueries = ReturnType<typeof pageQueries>;
 
 /**
- * A cluster's secret ARNs in ARN order: the first page, and a page after a given ARN. The
- * limit is written into the SQL rather than bound: SQLite plans a LIMIT by its value, so a
- * bound one made it prepare the statement again on every call.
+ * A cluster's secret ARNs in ARN order, if the cluster is in the caller's account and region:
+ * the first page, and a page after a given ARN. The limit is written into the SQL rather than
+ * bound: SQLite plans a LIMIT by its value, so a bound one made it prepare the statement again
+ * on every call.
  */
 function pageQueries(db: Kysely<Database>, limit: number) {
   if (!Number.isSafeInteger(limit) || limit < 1) throw new Error(`Invalid page limit ${limit}`);
-  const page = (db: Kysely<Database>, clusterArn: string) =>
+  type ClusterSlot = 'clusterArn' | 'accountId' | 'region';
+  const page = (db: Kysely<Database>, slot: SlotFor<ClusterSlot>) =>
     db
       .selectFrom('scram_associations')
       .select('secret_arn')
-      .where('cluster_arn', '=', clusterArn)
+      .where('cluster_arn', '=', slot<string>('clusterArn'))
+      .where(({ exists, selectFrom }) =>
+        exists(
+          selectFrom('clusters')
+            .select('arn')
+            .where('arn', '=', slot<string>('clusterArn'))
+            .where('account_id', '=', slot<string>('accountId'))
+            .where('region', '=', slot<string>('region')),
+        ),
+      )
       .orderBy('secret_arn')
       .limit(sql.lit(limit));
   return {
-    first: new ReusableQuery(db, (db, slot: SlotFor<'clusterArn'>) =>
-      page(db, slot('clusterArn')),
-    ),
-    next: new ReusableQuery(db, (db, slot: SlotFor<'clusterArn' | 'after'>) =>
-      page(db, slot('clusterArn')).where('secret_arn', '>', slot<string>('after')),
+    first: new ReusableQuery(db, (db, slot: SlotFor<ClusterSlot>) => page(db, slot)),
+    next: new ReusableQuery(db, (db, slot: SlotFor<ClusterSlot | 'after'>) =>
+      page(db, slot).where('secret_arn', '>', slot<string>('after')),
     ),
   };
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 
 import type { Logger } from 'pino';
 
-import { KafkaScramAdmin, type ScramAdmin } from './admin-client.js';
+import type { ScramAdmin } from './admin-client.js';
 import { builtinDesiredState } from './desired.js';
 import { ExternalDesiredState } from './external-desired.js';
 import { ClusterLease } from './lease.js';
@@ -66,6 +66,7 @@ export class KafkaDataPlane implements DataPlaneHook {
       requestSize: 500,
       backoff: { firstMs: 250, mostMs: 15_000 },
     };
+    const adminFor = this.options.adminFor ?? (await brokerAdmins(registered.size));
     for (const [clusterArn, cluster] of registered) {
       const source = this.options.sources?.externalFor(cluster);
       const reconciler = new ClusterReconciler(clusterArn, {
@@ -73,7 +74,7 @@ export class KafkaDataPlane implements DataPlaneHook {
         desired: source
           ? new ExternalDesiredState(source, clusterArn, logger)
           : builtinDesiredState(secrets),
-        admin: this.options.adminFor?.(cluster) ?? new KafkaScramAdmin(cluster),
+        admin: adminFor(cluster),
         lease: new ClusterLease(store, clusterArn, this.holder, settings.kafkaLeaseSeconds * 1000),
         metrics: this.metrics,
         logger,
@@ -109,4 +110,20 @@ export class KafkaDataPlane implements DataPlaneHook {
     await Promise.all([...this.reconcilers.values()].map((reconciler) => reconciler.stop()));
     this.reconcilers.clear();
   }
+}
+
+/**
+ * Admin connections through the Kafka client, loaded only when a cluster is registered: the
+ * client is the largest module the service could load, and most deployments have no brokers.
+ */
+async function brokerAdmins(
+  clusterCount: number,
+): Promise<(cluster: KafkaClusterConfig) => ScramAdmin> {
+  if (clusterCount === 0) {
+    return () => {
+      throw new Error('No Kafka cluster is registered.');
+    };
+  }
+  const { KafkaScramAdmin } = await import('./broker-admin.js');
+  return (cluster) => new KafkaScramAdmin(cluster);
 }

@@ -1,19 +1,26 @@
 import type { SecretSourceConfig } from '../config/config.js';
 import type { Scope } from '../domain/arn.js';
-import { AwsSecretSource } from './aws.js';
+import type { AwsSecretSource } from './aws.js';
 
 /**
  * Which source serves an account and region. Unlisted ones, and those listed as `builtin`,
  * use the built-in Secrets Manager and KMS; `undefined` from `externalFor` means exactly that.
  */
 export class SecretSources {
-  private readonly external = new Map<string, AwsSecretSource>();
+  constructor(private readonly external = new Map<string, AwsSecretSource>()) {}
 
-  constructor(configured: SecretSourceConfig[] = []) {
-    for (const source of configured) {
-      if (source.type !== 'aws') continue;
+  /**
+   * The sources configured. The AWS SDK is loaded only when one of them is `aws`: it weighs
+   * tens of megabytes that a service on the built-in store would carry for nothing.
+   */
+  static async open(configured: SecretSourceConfig[] = []): Promise<SecretSources> {
+    const external = new Map<string, AwsSecretSource>();
+    const awsSources = configured.filter((source) => source.type === 'aws');
+    if (awsSources.length === 0) return new SecretSources(external);
+    const { AwsSecretSource } = await import('./aws.js');
+    for (const source of awsSources) {
       const name = `${source.accountId}/${source.region}`;
-      this.external.set(
+      external.set(
         name,
         new AwsSecretSource({
           name,
@@ -24,6 +31,7 @@ export class SecretSources {
         }),
       );
     }
+    return new SecretSources(external);
   }
 
   externalFor(scope: Scope): AwsSecretSource | undefined {

@@ -214,6 +214,15 @@ describe('MSK: a spoiled signature is 401 UnauthorizedException', () => {
     assertMskUnauthorized(await send(request), /signed header x-amz-content-sha256 is missing/);
   });
 
+  test('a signed header named like an object property, and not sent, is missing', async () => {
+    const request = await signed(listUrl());
+    request.headers.authorization = request.headers.authorization!.replace(
+      'SignedHeaders=',
+      'SignedHeaders=constructor;',
+    );
+    assertMskUnauthorized(await send(request), /signed header constructor is missing/);
+  });
+
   test('a header added after signing, and so not signed, changes nothing', async () => {
     const request = await signed(listUrl());
     request.headers['x-added-after-signing'] = 'anything';

@@ -464,6 +464,22 @@ describe('ListScramSecrets', () => {
     assert.equal(rest.SecretArnList!.length, 2);
   });
 
+  test('a cluster the caller cannot see is a 404, whatever the nextToken', async () => {
+    const first = await listPage(clusterArn, 1);
+    assert.equal(typeof first.NextToken, 'string');
+    const asOther = new ListScramSecretsCommand({
+      ClusterArn: clusterArn,
+      NextToken: first.NextToken,
+    });
+    await assert.rejects(otherKafka.send(asOther), sdkNotFound);
+
+    const ghost =
+      `arn:aws:kafka:${REGION}:${ACCOUNT_ID}:cluster/ghost/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b-1`;
+    for (const token of [first.NextToken, 'abc']) {
+      await assert.rejects(listPage(ghost, undefined, token), sdkNotFound);
+    }
+  });
+
   test('paging stays correct while secrets come and go between pages', async () => {
     const pagingCluster = await cluster();
     const prefix = `AmazonMSK_page-${uniqueTag()}`;

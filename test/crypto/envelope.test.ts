@@ -26,3 +26,14 @@ test('derived keys differ by purpose and are stable', () => {
   assert.deepEqual(deriveKey(master, 'a'), deriveKey(master, 'a'));
   assert.notDeepEqual(deriveKey(master, 'a'), deriveKey(master, 'b'));
 });
+
+test('every seal has an IV of its own, across many refills of the IV pool', () => {
+  const key = newKey();
+  const ivs = new Set<string>();
+  for (let index = 0; index < 2000; index += 1) {
+    const sealed = seal(key, Buffer.from(`value ${index}`), 'listing');
+    ivs.add(sealed.subarray(1, 13).toString('hex'));
+    assert.equal(open(key, sealed, 'listing').toString(), `value ${index}`);
+  }
+  assert.equal(ivs.size, 2000);
+});
