@@ -27,6 +27,7 @@ import { Agent, request as httpRequest, type OutgoingHttpHeaders } from 'node:ht
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
 import {
@@ -43,6 +44,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import autocannon from 'autocannon';
 
 import type { RecordedResponse } from './bare-http-server.js';
+import { runBenchmark } from './run.js';
 
 const HOST = '127.0.0.1';
 const REGION = 'us-east-1';
@@ -709,29 +711,4 @@ function loadLine(name: string, result: LoadResult): string {
   );
 }
 
-function sleep(milliseconds: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, milliseconds));
-}
-
-const watchdog = setTimeout(() => {
-  process.stderr.write(`Benchmark failed: it did not finish within ${RUN_LIMIT_MS / 1000} s.\n`);
-  killAllNow();
-  process.exit(1);
-}, RUN_LIMIT_MS);
-
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    killAllNow();
-    process.exit(1);
-  });
-}
-
-main()
-  .catch((error: unknown) => {
-    process.stderr.write(`Benchmark failed: ${(error as Error).stack ?? String(error)}\n`);
-    process.exitCode = 1;
-  })
-  .finally(async () => {
-    await cleanUp();
-    clearTimeout(watchdog);
-  });
+runBenchmark(main, { limitMs: RUN_LIMIT_MS, killNow: killAllNow, cleanUp });

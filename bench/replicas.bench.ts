@@ -27,6 +27,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 
 import {
@@ -58,6 +59,7 @@ import {
 } from '../test/support/fixtures.js';
 import { ACCESS_KEY_ID, ACCOUNT_ID, REGION, SECRET_ACCESS_KEY } from '../test/support/server.js';
 import { signedHeaders } from '../test/support/signing.js';
+import { runBenchmark } from './run.js';
 
 const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -506,10 +508,6 @@ function report(
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
-function sleep(milliseconds: number): Promise<void> {
-  return new Promise((resolveSleep) => setTimeout(resolveSleep, milliseconds));
-}
-
 async function cleanUp(): Promise<void> {
   await Promise.all([...running].map((child) => stopReplica({
     url: '',
@@ -519,26 +517,11 @@ async function cleanUp(): Promise<void> {
   for (const cleanup of cleanups) await cleanup().catch(() => undefined);
 }
 
-const watchdog = setTimeout(() => {
-  process.stderr.write(`Benchmark failed: it did not finish within ${RUN_LIMIT_MS / 1000} s.\n`);
-  for (const child of running) child.kill('SIGKILL');
-  // The PostgreSQL server and the broker are processes of their own: stop them too.
-  void cleanUp().finally(() => process.exit(1));
-}, RUN_LIMIT_MS);
-
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
+runBenchmark(main, {
+  limitMs: RUN_LIMIT_MS,
+  killNow: () => {
     for (const child of running) child.kill('SIGKILL');
-    process.exit(1);
-  });
-}
-
-main()
-  .catch((error: unknown) => {
-    process.stderr.write(`Benchmark failed: ${(error as Error).stack ?? String(error)}\n`);
-    process.exitCode = 1;
-  })
-  .finally(async () => {
-    await cleanUp();
-    clearTimeout(watchdog);
-  });
+  },
+  // The PostgreSQL server and the broker are processes of their own: cleaning up stops them.
+  cleanUp,
+});
