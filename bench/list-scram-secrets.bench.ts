@@ -337,14 +337,16 @@ async function createSecrets(client: SecretsManagerClient, keyArn: string): Prom
     while (next < SECRET_COUNT) {
       const index = next++;
       const suffix = String(index).padStart(4, '0');
-      const created = await client.send(new CreateSecretCommand({
-        Name: `AmazonMSK_bench_${suffix}`,
-        KmsKeyId: keyArn,
-        SecretString: JSON.stringify({
-          username: `user-${suffix}`,
-          password: `password-${suffix}`,
+      const created = await client.send(
+        new CreateSecretCommand({
+          Name: `AmazonMSK_bench_${suffix}`,
+          KmsKeyId: keyArn,
+          SecretString: JSON.stringify({
+            username: `user-${suffix}`,
+            password: `password-${suffix}`,
+          }),
         }),
-      }));
+      );
       arns[index] = created.ARN!;
     }
   };
@@ -353,18 +355,20 @@ async function createSecrets(client: SecretsManagerClient, keyArn: string): Prom
 }
 
 async function createScramCluster(client: KafkaClient): Promise<string> {
-  const created = await client.send(new CreateClusterV2Command({
-    ClusterName: 'scram-secrets-bench',
-    Provisioned: {
-      KafkaVersion: '3.6.0',
-      NumberOfBrokerNodes: 3,
-      BrokerNodeGroupInfo: {
-        ClientSubnets: ['subnet-1', 'subnet-2', 'subnet-3'],
-        InstanceType: 'kafka.m5.large',
+  const created = await client.send(
+    new CreateClusterV2Command({
+      ClusterName: 'scram-secrets-bench',
+      Provisioned: {
+        KafkaVersion: '3.6.0',
+        NumberOfBrokerNodes: 3,
+        BrokerNodeGroupInfo: {
+          ClientSubnets: ['subnet-1', 'subnet-2', 'subnet-3'],
+          InstanceType: 'kafka.m5.large',
+        },
+        ClientAuthentication: { Sasl: { Scram: { Enabled: true } } },
       },
-      ClientAuthentication: { Sasl: { Scram: { Enabled: true } } },
-    },
-  }));
+    }),
+  );
   const clusterArn = created.ClusterArn!;
   const deadline = Date.now() + START_LIMIT_MS;
   for (;;) {
@@ -382,10 +386,12 @@ async function associateAll(
   secretArns: string[],
 ): Promise<void> {
   for (let start = 0; start < secretArns.length; start += BATCH_SIZE) {
-    const result = await client.send(new BatchAssociateScramSecretCommand({
-      ClusterArn: clusterArn,
-      SecretArnList: secretArns.slice(start, start + BATCH_SIZE),
-    }));
+    const result = await client.send(
+      new BatchAssociateScramSecretCommand({
+        ClusterArn: clusterArn,
+        SecretArnList: secretArns.slice(start, start + BATCH_SIZE),
+      }),
+    );
     const refused = result.UnprocessedScramSecrets?.[0];
     if (refused) {
       throw new Error(`A secret was not associated: ${refused.ErrorCode} ${refused.ErrorMessage}`);
@@ -697,9 +703,10 @@ function loadLine(name: string, result: LoadResult): string {
   const cpu = (percent: number | undefined): string =>
     percent === undefined ? 'n/a' : `${percent.toFixed(0)}%`;
   // CPU time per request is steadier than requests/s when other work shares the machine.
-  const cpuPerRequest = result.serverCpuPercent === undefined
-    ? 'n/a'
-    : ((result.serverCpuPercent / 100 / result.requestsPerSecond) * 1e6).toFixed(0);
+  const cpuPerRequest =
+    result.serverCpuPercent === undefined
+      ? 'n/a'
+      : ((result.serverCpuPercent / 100 / result.requestsPerSecond) * 1e6).toFixed(0);
   return (
     name.padEnd(24) +
     result.requestsPerSecond.toFixed(1).padStart(12) +

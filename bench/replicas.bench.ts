@@ -129,10 +129,16 @@ async function main(): Promise<void> {
   const missing: string[] = [];
 
   const sqlite = await startReplica({ SCRAM_SECRETS_DATA_DIR: join(workDir, 'sqlite') });
-  rows.push({ name: 'SQLite, 1 replica', figures: await measure({
-    name: 'SQLite',
-    replicas: [sqlite],
-  }, await prepare(sqlite.url)) });
+  rows.push({
+    name: 'SQLite, 1 replica',
+    figures: await measure(
+      {
+        name: 'SQLite',
+        replicas: [sqlite],
+      },
+      await prepare(sqlite.url),
+    ),
+  });
   await stopReplica(sqlite);
 
   const postgres = await postgresServer().catch((error: Error) => {
@@ -150,15 +156,27 @@ async function main(): Promise<void> {
     // The first replica makes the master key file; the others must find it there.
     const first = await replica(0);
     const workload = await prepare(first.url);
-    rows.push({ name: 'PostgreSQL, 1 replica', figures: await measure({
-      name: 'PostgreSQL',
-      replicas: [first],
-    }, workload) });
+    rows.push({
+      name: 'PostgreSQL, 1 replica',
+      figures: await measure(
+        {
+          name: 'PostgreSQL',
+          replicas: [first],
+        },
+        workload,
+      ),
+    });
     const three = [first, ...(await Promise.all([replica(1), replica(2)]))];
-    rows.push({ name: 'PostgreSQL, 3 replicas', figures: await measure({
-      name: 'PostgreSQL ×3',
-      replicas: three,
-    }, workload) });
+    rows.push({
+      name: 'PostgreSQL, 3 replicas',
+      figures: await measure(
+        {
+          name: 'PostgreSQL ×3',
+          replicas: three,
+        },
+        workload,
+      ),
+    });
     await Promise.all(three.map(stopReplica));
 
     const takeovers = await measureTakeovers(workDir, postgres).catch((error: Error) => {
@@ -317,10 +335,12 @@ async function measure(deployment: Deployment, workload: Workload): Promise<Thro
   // Every batch starts out disassociated, whatever the previous deployment's load left.
   const kafka = new KafkaClient(clientConfig(replicas[0]!.url));
   for (const batch of workload.batches) {
-    await kafka.send(new BatchDisassociateScramSecretCommand({
-      ClusterArn: workload.batchClusterArn,
-      SecretArnList: batch.map((secret) => secret.arn),
-    }));
+    await kafka.send(
+      new BatchDisassociateScramSecretCommand({
+        ClusterArn: workload.batchClusterArn,
+        SecretArnList: batch.map((secret) => secret.arn),
+      }),
+    );
   }
   kafka.destroy();
   const path = `/v1/clusters/${encodeURIComponent(workload.batchClusterArn)}/scram-secrets`;
@@ -349,13 +369,17 @@ async function spreadLoad(
     }),
   );
   const loadAll = (duration: number) =>
-    Promise.all(clients.map((client) => autocannon({
-      url: client.url,
-      connections: 1,
-      duration,
-      timeout: 10,
-      requests: client.requests,
-    })));
+    Promise.all(
+      clients.map((client) =>
+        autocannon({
+          url: client.url,
+          connections: 1,
+          duration,
+          timeout: 10,
+          requests: client.requests,
+        }),
+      ),
+    );
   requireClean(await loadAll(WARMUP_SECONDS));
   const results = await loadAll(MEASURE_SECONDS);
   requireClean(results);
@@ -488,8 +512,9 @@ function report(
       'ratio'.padStart(8) +
       'Batch calls/s'.padStart(15) +
       'ratio'.padStart(8),
-    ...rows.map(({ name, figures }) =>
-      name.padEnd(26) +
+    ...rows.map(
+      ({ name, figures }) =>
+        name.padEnd(26) +
         figures.list.toFixed(1).padStart(12) +
         ratio(figures.list, base.list).padStart(8) +
         figures.batch.toFixed(1).padStart(15) +
@@ -509,11 +534,15 @@ function report(
 }
 
 async function cleanUp(): Promise<void> {
-  await Promise.all([...running].map((child) => stopReplica({
-    url: '',
-    process: child,
-    output: () => '',
-  })));
+  await Promise.all(
+    [...running].map((child) =>
+      stopReplica({
+        url: '',
+        process: child,
+        output: () => '',
+      }),
+    ),
+  );
   for (const cleanup of cleanups) await cleanup().catch(() => undefined);
 }
 

@@ -21,7 +21,8 @@ const found = findTests('dist/test')
   .sort();
 const files = found.filter((file) => !exclude || !file.includes(exclude));
 if (files.length < found.length) {
-  console.log(`Left out (SCRAM_SECRETS_TEST_EXCLUDE=${exclude}): ${found.length - files.length} files`);
+  const leftOut = found.length - files.length;
+  console.log(`Left out (SCRAM_SECRETS_TEST_EXCLUDE=${exclude}): ${leftOut} files`);
 }
 if (files.length === 0) {
   console.error('No test files found under dist/test; did the build run?');

@@ -14,7 +14,10 @@ export function parseJsonInput<Schema extends z.ZodType>(
 }
 
 /** Validates a REST-JSON body or query; failures are 400 naming the parameter at fault. */
-export function parseRestInput<Schema extends z.ZodType>(schema: Schema, input: unknown): z.infer<Schema> {
+export function parseRestInput<Schema extends z.ZodType>(
+  schema: Schema,
+  input: unknown,
+): z.infer<Schema> {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
   const parameter = String(result.error.issues[0]?.path[0] ?? 'body');

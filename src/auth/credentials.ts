@@ -38,7 +38,9 @@ export function loadCredentials(
     const byAccessKeyId = new Map<string, KnownPrincipal>();
     for (const principal of known) {
       if (byAccessKeyId.has(principal.accessKeyId)) {
-        throw new Error(`Invalid configuration: access key ${principal.accessKeyId} is given twice`);
+        throw new Error(
+          `Invalid configuration: access key ${principal.accessKeyId} is given twice`,
+        );
       }
       byAccessKeyId.set(principal.accessKeyId, principal);
     }

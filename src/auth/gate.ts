@@ -26,7 +26,10 @@ export class Gate {
 
   constructor(private readonly options: GateOptions) {
     this.verifier = options.verifySignatures ? new SignatureVerifier() : undefined;
-    this.throttles = { read: new Throttle(options.throttle.read), write: new Throttle(options.throttle.write) };
+    this.throttles = {
+      read: new Throttle(options.throttle.read),
+      write: new Throttle(options.throttle.write),
+    };
   }
 
   async admit(
@@ -35,12 +38,22 @@ export class Gate {
     signingName: string,
     kind: CallKind,
   ): Promise<RequestContext> {
-    const result = authenticate(this.options.credentials, header(request.headers.authorization), request.query, signingName);
+    const result = authenticate(
+      this.options.credentials,
+      header(request.headers.authorization),
+      request.query,
+      signingName,
+    );
     if (!result.ok) throw refusal(protocol, result.failure, result.detail);
     const principal = this.options.credentials.byAccessKeyId.get(result.credential.accessKeyId)!;
     if (this.verifier) {
       const presigned = request.headers.authorization === undefined;
-      const problem = await this.verifier.verify(request, result.claims, result.credential, presigned);
+      const problem = await this.verifier.verify(
+        request,
+        result.claims,
+        result.credential,
+        presigned,
+      );
       if (problem !== undefined) throw refusal(protocol, 'bad-signature', problem);
     }
     const waitSeconds = this.throttles[kind].take(principal.accessKeyId);
@@ -61,7 +74,9 @@ export class Gate {
     const message =
       `User: ${context.principalArn} is not authorized to perform: ${action} on resource: ` +
       `${resource}. Ask an administrator to allow it in your policy.`;
-    throw protocol === 'rest-json' ? forbidden(message) : jsonError('AccessDeniedException', message);
+    throw protocol === 'rest-json'
+      ? forbidden(message)
+      : jsonError('AccessDeniedException', message);
   }
 
   /** Whether a principal's policies can depend on the resource, so that it must be resolved. */

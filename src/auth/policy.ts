@@ -30,7 +30,8 @@ export function evaluate(principal: Principal, action: string, resource: string)
   for (const policy of principal.policies) {
     for (const statement of asList(policy.Statement)) {
       if (!asList(statement.Action).some((pattern) => matches(pattern, action, true))) continue;
-      if (!asList(statement.Resource).some((pattern) => matches(pattern, resource, false))) continue;
+      if (!asList(statement.Resource).some((pattern) => matches(pattern, resource, false)))
+        continue;
       if (statement.Effect === 'Deny') return 'explicitly-denied';
       allowed = true;
     }
@@ -51,7 +52,9 @@ function matches(pattern: string, value: string, ignoreCase: boolean): boolean {
   if (!expression) {
     const source = pattern
       .split('')
-      .map((char) => (char === '*' ? '.*' : char === '?' ? '.' : char.replace(/[.+^${}()|[\]\\]/g, '\\$&')))
+      .map((char) =>
+        char === '*' ? '.*' : char === '?' ? '.' : char.replace(/[.+^${}()|[\]\\]/g, '\\$&'),
+      )
       .join('');
     expression = new RegExp(`^${source}$`, ignoreCase ? 'is' : 's');
     if (compiled.size > 10000) compiled.clear();

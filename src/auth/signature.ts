@@ -135,8 +135,8 @@ export class SignatureVerifier {
           expiresIn: Number(expiresText),
         })
       : this.canonical.headerSigned(received, signableHeaders, payloadHash, longDate);
-    const stringToSign =
-      `${ALGORITHM_IDENTIFIER}\n${longDate}\n${scope}\n${sha256Hex(canonicalRequest)}`;
+    const requestHash = sha256Hex(canonicalRequest);
+    const stringToSign = `${ALGORITHM_IDENTIFIER}\n${longDate}\n${scope}\n${requestHash}`;
 
     const key =
       this.cachedSigningKey(credential, scope) ??
@@ -307,7 +307,8 @@ function checkPayloadHash(claimed: string | undefined, actual: string): string |
   // and a signed UNSIGNED-PAYLOAD would let anyone on the path swap it.
   if (claimed === 'UNSIGNED-PAYLOAD') {
     return (
-      'The body must be signed: send its SHA-256 in x-amz-content-sha256, not UNSIGNED-PAYLOAD.'
+      'The body must be signed: send its SHA-256 in x-amz-content-sha256, not ' +
+      'UNSIGNED-PAYLOAD.'
     );
   }
   return claimed === actual

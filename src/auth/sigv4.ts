@@ -11,9 +11,13 @@ export interface SignatureClaims {
   signature: string;
 }
 
-const CREDENTIAL = /^([A-Za-z0-9]{16,128})\/(\d{8})\/([a-z0-9-]{1,32})\/([a-z0-9-]{1,64})\/aws4_request$/;
+const CREDENTIAL =
+  /^([A-Za-z0-9]{16,128})\/(\d{8})\/([a-z0-9-]{1,32})\/([a-z0-9-]{1,64})\/aws4_request$/;
 
-/** Reads `AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…`; undefined if malformed. */
+/**
+ * Reads `AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…`; undefined when it is
+ * malformed.
+ */
 export function parseAuthorizationHeader(header: string | undefined): SignatureClaims | undefined {
   if (!header?.startsWith('AWS4-HMAC-SHA256 ')) return undefined;
   const fields = new Map<string, string>();
@@ -39,7 +43,8 @@ function claimsFrom(
   signature: string | undefined,
 ): SignatureClaims | undefined {
   const match = credential === undefined ? null : CREDENTIAL.exec(credential);
-  if (!match || !signedHeaders || !/^[a-z0-9-]+(;[a-z0-9-]+)*$/.test(signedHeaders)) return undefined;
+  if (!match || !signedHeaders || !/^[a-z0-9-]+(;[a-z0-9-]+)*$/.test(signedHeaders))
+    return undefined;
   if (!signature || !/^[0-9a-f]{64}$/.test(signature)) return undefined;
   return {
     accessKeyId: match[1]!,
@@ -69,19 +74,29 @@ export function authenticate(
 ): AuthenticationResult {
   const presigned = authorization === undefined && query['X-Amz-Algorithm'] !== undefined;
   if (authorization === undefined && !presigned) {
-    return { ok: false, failure: 'missing', detail: 'The request is not signed. Sign it with AWS Signature Version 4.' };
+    return {
+      ok: false,
+      failure: 'missing',
+      detail: 'The request is not signed. Sign it with AWS Signature Version 4.',
+    };
   }
   const claims = presigned ? parsePresignedQuery(query) : parseAuthorizationHeader(authorization);
   if (!claims) {
     return {
       ok: false,
       failure: 'malformed',
-      detail: 'The request signature is malformed. Sign it with AWS Signature Version 4 (AWS4-HMAC-SHA256).',
+      detail:
+        'The request signature is malformed. Sign it with AWS Signature Version 4 ' +
+        '(AWS4-HMAC-SHA256).',
     };
   }
   const credential = credentials.byAccessKeyId.get(claims.accessKeyId);
   if (!credential) {
-    return { ok: false, failure: 'unknown-key', detail: 'The security token included in the request is invalid.' };
+    return {
+      ok: false,
+      failure: 'unknown-key',
+      detail: 'The security token included in the request is invalid.',
+    };
   }
   if (claims.service !== expectedService) {
     return {

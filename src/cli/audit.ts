@@ -4,7 +4,8 @@ import { loadConfig } from '../config/config.js';
 import { AuditLog, type AuditFilter } from '../observability/audit.js';
 import { openStore } from '../server.js';
 
-export const AUDIT_HELP = `scram-secrets audit: print the audit log, one JSON object per line, oldest first
+export const AUDIT_HELP = `scram-secrets audit: print the audit log, one JSON object per line,
+oldest first
 
 Options:
   --principal NAME      only calls by this principal (its name, or its ARN)
@@ -56,12 +57,14 @@ export async function audit(argv: string[], write: (line: string) => void): Prom
 
 function parseTime(text: string, option: string): number {
   const time = Date.parse(text);
-  if (Number.isNaN(time)) throw new Error(`${option} must be a time in ISO 8601, e.g. 2026-12-04T10:00:00Z`);
+  if (Number.isNaN(time))
+    throw new Error(`${option} must be a time in ISO 8601, e.g. 2026-12-04T10:00:00Z`);
   return time;
 }
 
 function parseLimit(text: string): number {
   const limit = Number(text);
-  if (!Number.isInteger(limit) || limit < 1) throw new Error('--limit must be a whole number of 1 or more');
+  if (!Number.isInteger(limit) || limit < 1)
+    throw new Error('--limit must be a whole number of 1 or more');
   return limit;
 }

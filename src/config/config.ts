@@ -143,11 +143,22 @@ const configSchema = z.strictObject({
   // Kafka itself refuses fewer than 4096 iterations for SCRAM-SHA-512, and more than 16384.
   kafkaScramIterations: z.coerce.number().int().min(4096).max(16384).default(4096),
   kafkaLeaseSeconds: z.coerce.number().min(1).max(3600).optional(),
-  kafkaFullResyncSeconds: z.coerce.number().min(0).max(7 * 86400).default(3600),
-  verifySignatures: z.preprocess(
-    (value) => (value === 'true' || value === '1' ? true : value === 'false' || value === '0' ? false : value),
-    z.boolean(),
-  ).default(true),
+  kafkaFullResyncSeconds: z.coerce
+    .number()
+    .min(0)
+    .max(7 * 86400)
+    .default(3600),
+  verifySignatures: z
+    .preprocess(
+      (value) =>
+        value === 'true' || value === '1'
+          ? true
+          : value === 'false' || value === '0'
+            ? false
+            : value,
+      z.boolean(),
+    )
+    .default(true),
 });
 
 export type Config = Omit<z.infer<typeof configSchema>, 'kafkaClusters' | 'kafkaLeaseSeconds'> & {
@@ -171,9 +182,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ? parseCredentials(env.SCRAM_SECRETS_CREDENTIALS)
       : undefined,
     masterKeyFile: env.SCRAM_SECRETS_MASTER_KEY_FILE,
-    corsAllowedOrigins: env.SCRAM_SECRETS_CORS_ORIGINS !== undefined
-      ? env.SCRAM_SECRETS_CORS_ORIGINS.split(',').map((origin) => origin.trim())
-      : undefined,
+    corsAllowedOrigins:
+      env.SCRAM_SECRETS_CORS_ORIGINS !== undefined
+        ? env.SCRAM_SECRETS_CORS_ORIGINS.split(',').map((origin) => origin.trim())
+        : undefined,
     logLevel: env.SCRAM_SECRETS_LOG_LEVEL,
     clusterTransitionSeconds: env.SCRAM_SECRETS_CLUSTER_TRANSITION_SECONDS,
     verifySignatures: env.SCRAM_SECRETS_VERIFY_SIGNATURES,
@@ -189,8 +201,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       : undefined,
   };
   const throttleFromEnv = withoutUndefined({
-    read: env.SCRAM_SECRETS_THROTTLE_READ ? parseBucket(env.SCRAM_SECRETS_THROTTLE_READ) : undefined,
-    write: env.SCRAM_SECRETS_THROTTLE_WRITE ? parseBucket(env.SCRAM_SECRETS_THROTTLE_WRITE) : undefined,
+    read: env.SCRAM_SECRETS_THROTTLE_READ
+      ? parseBucket(env.SCRAM_SECRETS_THROTTLE_READ)
+      : undefined,
+    write: env.SCRAM_SECRETS_THROTTLE_WRITE
+      ? parseBucket(env.SCRAM_SECRETS_THROTTLE_WRITE)
+      : undefined,
   });
   const merged: Record<string, unknown> = { ...fromFile, ...withoutUndefined(fromEnv) };
   if (Object.keys(throttleFromEnv).length > 0) {
@@ -198,7 +214,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const parsed = configSchema.safeParse(merged);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    const problems = parsed.error.issues.map(
+      (issue) => `${issue.path.join('.')}: ${issue.message}`,
+    );
     throw new Error(`Invalid configuration: ${problems.join('; ')}`);
   }
   requireOneSourceEach(parsed.data.secretSources);

@@ -35,7 +35,8 @@ export function parseArn(text: string): ParsedArn | undefined {
   };
 }
 
-const CLUSTER_RESOURCE = /^cluster\/[A-Za-z0-9-]{1,64}\/[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}(-\d+)?$/;
+const CLUSTER_RESOURCE =
+  /^cluster\/[A-Za-z0-9-]{1,64}\/[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}(-\d+)?$/;
 
 export function isClusterArn(text: string): boolean {
   const arn = parseArn(text);
@@ -49,12 +50,13 @@ export function isClusterArn(text: string): boolean {
 }
 
 export function clusterArn(scope: Scope, clusterName: string): string {
-  const suffix = `${randomUUID()}-${1 + randomBytes(1)[0]! % 25}`;
+  const suffix = `${randomUUID()}-${1 + (randomBytes(1)[0]! % 25)}`;
   return `${prefix('kafka', scope)}:cluster/${clusterName}/${suffix}`;
 }
 
 export function clusterOperationArn(scope: Scope, clusterName: string): string {
-  return `${prefix('kafka', scope)}:cluster-operation/${clusterName}/${randomUUID()}/${randomUUID()}`;
+  const operation = `${clusterName}/${randomUUID()}/${randomUUID()}`;
+  return `${prefix('kafka', scope)}:cluster-operation/${operation}`;
 }
 
 const SUFFIX_ALPHABET = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';

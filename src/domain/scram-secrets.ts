@@ -137,11 +137,11 @@ export class ScramSecretService {
           .where('secret_arn', '=', secretArn)
           .executeTakeFirst();
         if (Number(removed.numDeletedRows) === 0) {
+          const cause = `The secret ${secretArn} is not associated with the cluster`;
           unprocessed.push({
             secretArn,
             errorCode: 'InvalidSecretArn',
-            errorMessage:
-              `The secret ${secretArn} is not associated with the cluster ${cluster.arn}.`,
+            errorMessage: `${cause} ${cluster.arn}.`,
           });
         }
       }
@@ -592,8 +592,10 @@ function readFailure(secretArn: string, error: unknown): unknown {
 }
 
 function valueHelp(): string {
-  return 'Store a JSON object with non-empty string fields "username" and "password" as the ' +
-    'secret string (PutSecretValue --secret-string).';
+  return (
+    'Store a JSON object with non-empty string fields "username" and "password" as the ' +
+    'secret string (PutSecretValue --secret-string).'
+  );
 }
 
 interface PolicyStatement {

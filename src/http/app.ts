@@ -22,7 +22,13 @@ import type { CredentialSet } from '../auth/credentials.js';
 import { Gate, type CallKind, type Protocol } from '../auth/gate.js';
 import type { BucketSettings } from '../auth/throttle.js';
 import type { RequestContext } from '../domain/context.js';
-import { badRequest, jsonError, notFound, serviceUnavailable, type ServiceError } from '../domain/errors.js';
+import {
+  badRequest,
+  jsonError,
+  notFound,
+  serviceUnavailable,
+  type ServiceError,
+} from '../domain/errors.js';
 import type { AuditLog } from '../observability/audit.js';
 
 /** Headers the AWS SDKs send from a browser, which a CORS preflight must allow. */
@@ -38,6 +44,12 @@ export const CORS_ALLOWED_HEADERS = [
   'x-amz-content-sha256',
 ];
 const CORS_EXPOSED_HEADERS = ['x-amzn-RequestId', 'x-amzn-ErrorType', 'x-amz-apigw-id', 'Date'];
+/** Reason phrases of the statuses written straight to a socket too broken for Fastify. */
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  408: 'Request Timeout',
+  431: 'Request Header Fields Too Large',
+};
 
 export interface AppOptions {
   services: Services;
@@ -90,7 +102,11 @@ export async function buildApp(options: AppOptions): Promise<App> {
     // Shutdown answers newcomers itself, in the AWS shape.
     return503OnClosing: false,
     // A percent-encoded cluster ARN alone runs to ~180 characters, past the default of 100.
-    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: false, maxParamLength: 2048 },
+    routerOptions: {
+      ignoreTrailingSlash: true,
+      ignoreDuplicateSlashes: false,
+      maxParamLength: 2048,
+    },
     // The router refuses a malformed or over-long path before any hook runs; the answer must
     // still be an AWS error with a request id.
     frameworkErrors: (error, request, reply) => {
@@ -115,7 +131,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
   // request is a cost this hook need not pay.
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-amzn-RequestId', request.id);
-    if (request.method === 'POST' && request.headers['x-amz-target'] !== undefined) request.awsProtocol = 'json';
+    if (request.method === 'POST' && request.headers['x-amz-target'] !== undefined)
+      request.awsProtocol = 'json';
     if (closing) {
       reply.header('connection', 'close');
       const message = 'The service is shutting down. Retry against another replica or shortly.';
@@ -149,9 +166,15 @@ export async function buildApp(options: AppOptions): Promise<App> {
     optionsSuccessStatus: 200,
   });
 
-  app.setErrorHandler((error, request, reply) => sendError(request, reply, toServiceError(error, request)));
+  app.setErrorHandler((error, request, reply) =>
+    sendError(request, reply, toServiceError(error, request)),
+  );
   app.setNotFoundHandler((request, reply) =>
-    sendError(request, reply, notFound(`No operation matches ${request.method} ${request.url.split('?')[0]}.`)),
+    sendError(
+      request,
+      reply,
+      notFound(`No operation matches ${request.method} ${request.url.split('?')[0]}.`),
+    ),
   );
 
   app.get('/health', async () => ({ status: 'ok' }));
@@ -166,7 +189,12 @@ export async function buildApp(options: AppOptions): Promise<App> {
   };
 }
 
-function registerRest(app: FastifyInstance, options: AppOptions, gate: Gate, operation: RestOperation): void {
+function registerRest(
+  app: FastifyInstance,
+  options: AppOptions,
+  gate: Gate,
+  operation: RestOperation,
+): void {
   const action = `kafka:${operation.name}`;
   const kind: CallKind = operation.method === 'GET' ? 'read' : 'write';
   app.route({
@@ -193,7 +221,12 @@ function registerRest(app: FastifyInstance, options: AppOptions, gate: Gate, ope
   });
 }
 
-async function handleJson(options: AppOptions, gate: Gate, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+async function handleJson(
+  options: AppOptions,
+  gate: Gate,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<void> {
   const target = String(request.headers['x-amz-target'] ?? '');
   const match = /^([A-Za-z]+)\.([A-Za-z0-9]+)$/.exec(target);
   const [, prefix = '', operationName = ''] = match ?? [];
@@ -205,15 +238,25 @@ async function handleJson(options: AppOptions, gate: Gate, request: FastifyReque
       ? service.operations[operationName]
       : undefined;
   if (!service || !operation) {
-    throw jsonError('UnknownOperationException', `The operation ${target || '(none)'} is not served here.`);
+    throw jsonError(
+      'UnknownOperationException',
+      `The operation ${target || '(none)'} is not served here.`,
+    );
   }
   const kind: CallKind = /^(List|Describe|Get)/.test(operationName) ? 'read' : 'write';
   const context = await gate.admit(received(request), 'json', service.signingName, kind);
   const input = parseJsonBody(request.body);
   const action = `${service.signingName}:${operationName}`;
-  const resource = gate.needsResource(context.accessKeyId) || (kind === 'write' && options.audit)
-    ? await resourceOfJsonCall(options.services, context, service.signingName, operationName, input)
-    : '*';
+  const resource =
+    gate.needsResource(context.accessKeyId) || (kind === 'write' && options.audit)
+      ? await resourceOfJsonCall(
+          options.services,
+          context,
+          service.signingName,
+          operationName,
+          input,
+        )
+      : '*';
   const output = await audited(options, context, kind, action, resource, async () => {
     gate.authorize(context, 'json', action, resource);
     return operation(options.services, context, input);
@@ -256,11 +299,13 @@ async function audited<T>(
 
 /** A call that creates a resource names it only in its answer; the audit log names it too. */
 function createdResource(result: unknown): string | undefined {
-  const output = result as {
-    body?: { clusterArn?: unknown };
-    ARN?: unknown;
-    KeyMetadata?: { Arn?: unknown };
-  } | undefined;
+  const output = result as
+    | {
+        body?: { clusterArn?: unknown };
+        ARN?: unknown;
+        KeyMetadata?: { Arn?: unknown };
+      }
+    | undefined;
   const arn = output?.body?.clusterArn ?? output?.ARN ?? output?.KeyMetadata?.Arn;
   return typeof arn === 'string' ? arn : undefined;
 }
@@ -304,11 +349,20 @@ function parseJsonBody(body: unknown): Record<string, unknown> {
  * gets an AWS-shaped answer with a request id. Only the error code is logged: the raw bytes
  * hold signatures and may hold secret values.
  */
-function answerUnreadableRequest(logger: Logger, error: Error & { code?: string }, socket: Duplex): void {
+function answerUnreadableRequest(
+  logger: Logger,
+  error: Error & { code?: string },
+  socket: Duplex,
+): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
   const requestId = randomUUID();
   logger.debug({ event: 'request.unreadable', requestId, code: error.code }, 'unreadable request');
-  const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const status =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? 431
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? 408
+        : 400;
   const message =
     status === 431
       ? 'The request headers are too large.'
@@ -317,7 +371,7 @@ function answerUnreadableRequest(logger: Logger, error: Error & { code?: string 
         : 'The request is not well-formed HTTP.';
   const body = JSON.stringify({ message });
   socket.end(
-    `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\n` +
+    `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Bad Request'}\r\n` +
       `x-amzn-RequestId: ${requestId}\r\nx-amzn-ErrorType: BadRequestException\r\n` +
       `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
       `Connection: close\r\n\r\n${body}`,

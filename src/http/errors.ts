@@ -1,6 +1,12 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
-import { badRequest, internalError, jsonError, serviceUnavailable, ServiceError } from '../domain/errors.js';
+import {
+  badRequest,
+  internalError,
+  jsonError,
+  serviceUnavailable,
+  ServiceError,
+} from '../domain/errors.js';
 import { isStoreUnavailable } from '../store/errors.js';
 
 /**
@@ -12,12 +18,17 @@ export function toServiceError(error: unknown, request: FastifyRequest): Service
   if (error instanceof ServiceError) return error;
   const json = request.awsProtocol === 'json';
   if (isStoreUnavailable(error)) {
-    request.log.warn({ event: 'store.unavailable', requestId: request.id, code: errorCode(error) }, 'store unavailable');
+    request.log.warn(
+      { event: 'store.unavailable', requestId: request.id, code: errorCode(error) },
+      'store unavailable',
+    );
     return serviceUnavailable('The service cannot reach its database right now. Retry shortly.', 2);
   }
   const statusCode = (error as { statusCode?: number }).statusCode;
   if (statusCode === 413) {
-    return json ? jsonError('ValidationException', 'The request body is too large.') : badRequest('The request body is too large.');
+    return json
+      ? jsonError('ValidationException', 'The request body is too large.')
+      : badRequest('The request body is too large.');
   }
   if (statusCode !== undefined && statusCode >= 400 && statusCode < 500) {
     return json
@@ -25,7 +36,12 @@ export function toServiceError(error: unknown, request: FastifyRequest): Service
       : badRequest('The request could not be read.');
   }
   request.log.error(
-    { event: 'request.failed', requestId: request.id, errorName: (error as Error)?.name, frames: stackFrames(error) },
+    {
+      event: 'request.failed',
+      requestId: request.id,
+      errorName: (error as Error)?.name,
+      frames: stackFrames(error),
+    },
     'unexpected failure',
   );
   if (!json) return internalError();
@@ -37,7 +53,11 @@ export function toServiceError(error: unknown, request: FastifyRequest): Service
 }
 
 /** Renders an error in its protocol's AWS shape, with `x-amzn-ErrorType`. */
-export function sendError(request: FastifyRequest, reply: FastifyReply, error: ServiceError): FastifyReply {
+export function sendError(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  error: ServiceError,
+): FastifyReply {
   reply.code(error.statusCode);
   reply.header('x-amzn-RequestId', request.id);
   reply.header('x-amzn-ErrorType', error.type);

@@ -14,14 +14,17 @@ export async function resourceOfJsonCall(
   operationName: string,
   input: Record<string, unknown>,
 ): Promise<string> {
-  const prefix = `arn:${partitionOf(context.region)}:${signingName}:${context.region}:${context.accountId}`;
+  const { region, accountId } = context;
+  const prefix = `arn:${partitionOf(region)}:${signingName}:${region}:${accountId}`;
   if (signingName === 'secretsmanager') {
     if (typeof input.SecretId === 'string') {
       const secret = await services.secrets
         .findSecret(context, input.SecretId, { allowDeleted: true })
         .catch(() => undefined);
       if (secret) return secret.arn;
-      return input.SecretId.startsWith('arn:') ? input.SecretId : `${prefix}:secret:${input.SecretId}`;
+      return input.SecretId.startsWith('arn:')
+        ? input.SecretId
+        : `${prefix}:secret:${input.SecretId}`;
     }
     if (operationName === 'CreateSecret' && typeof input.Name === 'string') {
       return `${prefix}:secret:${input.Name}`;

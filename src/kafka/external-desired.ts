@@ -149,12 +149,10 @@ export class ExternalDesiredState implements DesiredStateReader {
     }
     const keys = new Map<string, KeyDescription | SourceFailure>();
     for (const keyId of keyIds) {
-      const key = await this.source
-        .describeKey(this.scope, keyId)
-        .catch((error: unknown) => {
-          if (error instanceof SourceFailure) return error;
-          throw error;
-        });
+      const key = await this.source.describeKey(this.scope, keyId).catch((error: unknown) => {
+        if (error instanceof SourceFailure) return error;
+        throw error;
+      });
       keys.set(keyId, key);
     }
     return keys;

@@ -44,7 +44,11 @@ export class AuditLog {
   }
 
   async query(filter: AuditFilter): Promise<AuditEvent[]> {
-    let query = this.store.db.selectFrom('audit_events').selectAll().orderBy('id').limit(filter.limit ?? 1000);
+    let query = this.store.db
+      .selectFrom('audit_events')
+      .selectAll()
+      .orderBy('id')
+      .limit(filter.limit ?? 1000);
     if (filter.principal) query = query.where('principal', 'like', `%${filter.principal}`);
     if (filter.resource) query = query.where('resource', '=', filter.resource);
     if (filter.since !== undefined) query = query.where('time', '>=', filter.since);

@@ -38,12 +38,7 @@ export interface CurrentValue {
 
 /** Why the source could not give a fact about one secret; the rest of a batch goes on. */
 export type SourceFailureKind =
-  | 'NotFound'
-  | 'AccessDenied'
-  | 'Throttled'
-  | 'DecryptionFailure'
-  | 'NoCurrentValue'
-  | 'Invalid';
+  'NotFound' | 'AccessDenied' | 'Throttled' | 'DecryptionFailure' | 'NoCurrentValue' | 'Invalid';
 
 export class SourceFailure extends Error {
   constructor(

@@ -1,3 +1,7 @@
+/** What the drivers say when the pool or the database file was closed under a query. */
+const CLOSED_CONNECTION =
+  /driver has already been destroyed|Connection terminated|database connection is not open/i;
+
 /**
  * Whether an error means the database cannot be reached or used right now (busy, locked,
  * disk or connection trouble), as opposed to a bug: such a request is answered 503, and its
@@ -12,7 +16,7 @@ export function isStoreUnavailable(error: unknown): boolean {
   // connections (53300), a lock not granted within lock_timeout (55P03).
   if (/^(08...|57P0[1-3]|53300|55P03)$/.test(code)) return true;
   const message = String((error as { message?: unknown } | undefined)?.message ?? '');
-  return /driver has already been destroyed|Connection terminated|database connection is not open/i.test(message);
+  return CLOSED_CONNECTION.test(message);
 }
 
 /**
@@ -21,5 +25,9 @@ export function isStoreUnavailable(error: unknown): boolean {
  */
 export function isUniqueViolation(error: unknown): boolean {
   const code = String((error as { code?: unknown } | undefined)?.code ?? '');
-  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+  return (
+    code === '23505' ||
+    code === 'SQLITE_CONSTRAINT_UNIQUE' ||
+    code === 'SQLITE_CONSTRAINT_PRIMARYKEY'
+  );
 }

@@ -119,9 +119,10 @@ export function migrationProvider(dialect: StoreDialect): MigrationProvider {
     '0002_audit_events': {
       async up(db: Kysely<unknown>): Promise<void> {
         const table = db.schema.createTable('audit_events');
-        await (dialect === 'postgres'
-          ? table.addColumn('id', 'bigserial', (c) => c.primaryKey())
-          : table.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
+        await (
+          dialect === 'postgres'
+            ? table.addColumn('id', 'bigserial', (c) => c.primaryKey())
+            : table.addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
         )
           .addColumn('time', 'bigint', (c) => c.notNull())
           .addColumn('request_id', 'text', (c) => c.notNull())
@@ -131,7 +132,11 @@ export function migrationProvider(dialect: StoreDialect): MigrationProvider {
           .addColumn('resource', 'text', (c) => c.notNull())
           .addColumn('outcome', 'text', (c) => c.notNull())
           .execute();
-        await db.schema.createIndex('audit_events_by_time').on('audit_events').column('time').execute();
+        await db.schema
+          .createIndex('audit_events_by_time')
+          .on('audit_events')
+          .column('time')
+          .execute();
       },
     },
     '0003_unique_cluster_names': {

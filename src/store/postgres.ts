@@ -6,7 +6,9 @@ import type { Database } from './schema.js';
 import type { Store } from './store.js';
 
 const INT8_OID = 20;
-/** Serialization failures and deadlocks: PostgreSQL asks the client to run the transaction again. */
+/**
+ * Serialization failures and deadlocks: PostgreSQL asks the client to run the transaction again.
+ */
 const RETRYABLE = new Set(['40001', '40P01']);
 const MAX_ATTEMPTS = 5;
 
@@ -28,7 +30,9 @@ export async function openPostgresStore(
     // Epoch milliseconds and counts fit a double; without this they arrive as strings.
     types: {
       getTypeParser: ((oid: number, format?: string) =>
-        oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+        oid === INT8_OID
+          ? Number
+          : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
     },
   });
   pool.on('error', () => {

@@ -451,11 +451,7 @@ describe("another account's resources", () => {
     const admin = as('platform-admin');
     const auditor = as('auditor');
 
-    await refused(
-      listScram(admin.kafka, otherAccount.clusterArn),
-      'NotFoundException',
-      404,
-    );
+    await refused(listScram(admin.kafka, otherAccount.clusterArn), 'NotFoundException', 404);
     await refused(
       associate(admin.kafka, otherAccount.clusterArn, ordersAppSecretArn),
       'NotFoundException',

@@ -3,19 +3,35 @@ import { test } from 'node:test';
 
 import { evaluate, type PolicyDocument, type Principal } from '../../src/auth/policy.js';
 
-const CLUSTER = 'arn:aws:kafka:us-east-1:111122223333:cluster/orders/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b-1';
-const OTHER_CLUSTER = 'arn:aws:kafka:us-east-1:111122223333:cluster/billing/1f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b-1';
+const CLUSTER =
+  'arn:aws:kafka:us-east-1:111122223333:cluster/orders/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b-1';
+const OTHER_CLUSTER =
+  'arn:aws:kafka:us-east-1:111122223333:cluster/billing/1f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b-1';
 
 function principal(policies: PolicyDocument[], administrator = false): Principal {
-  return { accessKeyId: 'AKIAEXAMPLE000000000', accountId: '111122223333', name: 'p', administrator, policies };
+  return {
+    accessKeyId: 'AKIAEXAMPLE000000000',
+    accountId: '111122223333',
+    name: 'p',
+    administrator,
+    policies,
+  };
 }
 
 const cases: Array<[string, Principal, string, string, string]> = [
   ['no policy allows nothing', principal([]), 'kafka:ListScramSecrets', CLUSTER, 'not-allowed'],
-  ['an administrator needs no Allow', principal([], true), 'kafka:BatchAssociateScramSecret', CLUSTER, 'allowed'],
+  [
+    'an administrator needs no Allow',
+    principal([], true),
+    'kafka:BatchAssociateScramSecret',
+    CLUSTER,
+    'allowed',
+  ],
   [
     'an exact Allow',
-    principal([{ Statement: [{ Effect: 'Allow', Action: 'kafka:ListScramSecrets', Resource: CLUSTER }] }]),
+    principal([
+      { Statement: [{ Effect: 'Allow', Action: 'kafka:ListScramSecrets', Resource: CLUSTER }] },
+    ]),
     'kafka:ListScramSecrets',
     CLUSTER,
     'allowed',
@@ -36,14 +52,24 @@ const cases: Array<[string, Principal, string, string, string]> = [
   ],
   [
     'action names ignore case',
-    principal([{ Statement: { Effect: 'Allow', Action: 'KAFKA:listscramsecrets', Resource: '*' } }]),
+    principal([
+      { Statement: { Effect: 'Allow', Action: 'KAFKA:listscramsecrets', Resource: '*' } },
+    ]),
     'kafka:ListScramSecrets',
     CLUSTER,
     'allowed',
   ],
   [
     'a resource wildcard limited to one cluster name',
-    principal([{ Statement: { Effect: 'Allow', Action: 'kafka:*', Resource: 'arn:aws:kafka:*:*:cluster/orders/*' } }]),
+    principal([
+      {
+        Statement: {
+          Effect: 'Allow',
+          Action: 'kafka:*',
+          Resource: 'arn:aws:kafka:*:*:cluster/orders/*',
+        },
+      },
+    ]),
     'kafka:ListScramSecrets',
     OTHER_CLUSTER,
     'not-allowed',
@@ -67,7 +93,10 @@ const cases: Array<[string, Principal, string, string, string]> = [
   ],
   [
     'an explicit Deny wins over administration',
-    principal([{ Statement: { Effect: 'Deny', Action: 'kafka:DeleteCluster', Resource: '*' } }], true),
+    principal(
+      [{ Statement: { Effect: 'Deny', Action: 'kafka:DeleteCluster', Resource: '*' } }],
+      true,
+    ),
     'kafka:DeleteCluster',
     CLUSTER,
     'explicitly-denied',

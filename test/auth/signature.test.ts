@@ -93,7 +93,10 @@ function signatureOf(request: Sendable): string {
 function oneSecondLater(amzDate: string): string {
   const [, y, mo, d, h, mi, s] = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(amzDate)!;
   const date = new Date(Date.UTC(+y!, +mo! - 1, +d!, +h!, +mi!, +s! + 1));
-  return date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  return date
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
 }
 
 function assertMskUnauthorized(response: RawResponse, message: RegExp, signature = ''): void {
@@ -249,10 +252,14 @@ describe('MSK: a spoiled signature is 401 UnauthorizedException', () => {
   });
 
   test('an access key the service does not know, correctly signed', async () => {
-    const request = await signed(listUrl(), {}, {
-      accessKeyId: UNKNOWN_ACCESS_KEY_ID,
-      secretAccessKey: 'whatever-secret-key-of-unknown',
-    });
+    const request = await signed(
+      listUrl(),
+      {},
+      {
+        accessKeyId: UNKNOWN_ACCESS_KEY_ID,
+        secretAccessKey: 'whatever-secret-key-of-unknown',
+      },
+    );
     assertMskUnauthorized(await send(request), /security token included in the request is invalid/);
   });
 
@@ -312,8 +319,9 @@ describe('MSK: presigned query strings', () => {
     [
       'one digit of its signature changed',
       (url) =>
-        url.replace(/(X-Amz-Signature=[0-9a-f]{63})([0-9a-f])/, (_m, head: string, last: string) =>
-          `${head}${last === '0' ? '1' : '0'}`,
+        url.replace(
+          /(X-Amz-Signature=[0-9a-f]{63})([0-9a-f])/,
+          (_m, head: string, last: string) => `${head}${last === '0' ? '1' : '0'}`,
         ),
     ],
     [

@@ -6,7 +6,10 @@ import { Throttle } from '../../src/auth/throttle.js';
 test('a burst is allowed, then calls wait for the refill', () => {
   let now = 0;
   const throttle = new Throttle({ rate: 2, burst: 3 }, () => now);
-  assert.deepEqual([1, 2, 3].map(() => throttle.take('a')), [0, 0, 0]);
+  assert.deepEqual(
+    [1, 2, 3].map(() => throttle.take('a')),
+    [0, 0, 0],
+  );
   assert.equal(throttle.take('a'), 1, 'the fourth call waits about a second');
   now += 500;
   assert.equal(throttle.take('a'), 0, 'half a second at 2/s refills one token');
@@ -17,7 +20,10 @@ test('the refill never exceeds the burst', () => {
   let now = 0;
   const throttle = new Throttle({ rate: 10, burst: 2 }, () => now);
   now += 60_000;
-  assert.deepEqual([1, 2, 3].map(() => throttle.take('a') === 0), [true, true, false]);
+  assert.deepEqual(
+    [1, 2, 3].map(() => throttle.take('a') === 0),
+    [true, true, false],
+  );
 });
 
 test('a rate of 0 turns throttling off', () => {
@@ -29,7 +35,11 @@ test('a burst under 1 still lets one call through at a time, at the rate', () =>
   let now = 0;
   for (const burst of [0, 0.5]) {
     const throttle = new Throttle({ rate: 2, burst }, () => now);
-    assert.deepEqual([1, 2].map(() => throttle.take('a')), [0, 1], `burst ${burst}`);
+    assert.deepEqual(
+      [1, 2].map(() => throttle.take('a')),
+      [0, 1],
+      `burst ${burst}`,
+    );
     now += 500;
     assert.equal(throttle.take('a'), 0, `burst ${burst}: half a second at 2/s refills one token`);
   }

@@ -163,7 +163,10 @@ describe('MSK', () => {
 
     const statuses = await sequentially(WRITE.burst + 1, () => rawAssociate(caller, secretArn!));
 
-    assert.deepEqual(statuses.map((response) => response.status), [200, 200, 429]);
+    assert.deepEqual(
+      statuses.map((response) => response.status),
+      [200, 200, 429],
+    );
     const throttled = statuses[2]!;
     assert.equal(throttled.headers.get('x-amzn-errortype'), 'TooManyRequestsException');
     assert.ok(throttled.headers.get('x-amzn-requestid'));
@@ -198,16 +201,13 @@ describe('MSK', () => {
     const { kafka } = clients(freshCaller());
     const [secretArn] = await mskSecrets(1);
     await sequentially(WRITE.burst, () => associate(kafka, secretArn!));
-    await assert.rejects(
-      associate(kafka, secretArn!),
-      (error: SdkError) => {
-        assert.equal(error.name, 'TooManyRequestsException');
-        assert.equal(error.$metadata?.httpStatusCode, 429);
-        assert.equal(error.$metadata?.attempts, 1);
-        assert.match(error.$response?.headers['retry-after'] ?? '', /^[1-9]\d*$/);
-        return true;
-      },
-    );
+    await assert.rejects(associate(kafka, secretArn!), (error: SdkError) => {
+      assert.equal(error.name, 'TooManyRequestsException');
+      assert.equal(error.$metadata?.httpStatusCode, 429);
+      assert.equal(error.$metadata?.attempts, 1);
+      assert.match(error.$response?.headers['retry-after'] ?? '', /^[1-9]\d*$/);
+      return true;
+    });
   });
 
   test("the AWS SDK's standard retry mode gets every call of a burst through", async () => {
@@ -222,7 +222,10 @@ describe('MSK', () => {
     const attempts = results.map((result) => result.$metadata.attempts ?? 0);
     const firstTime = attempts.filter((count) => count === 1);
     assert.equal(firstTime.length, WRITE.burst, `attempts: ${attempts}`);
-    assert.ok(attempts.every((count) => count <= 5), `attempts: ${attempts}`);
+    assert.ok(
+      attempts.every((count) => count <= 5),
+      `attempts: ${attempts}`,
+    );
     for (const result of results.filter((each) => (each.$metadata.attempts ?? 0) > 1)) {
       // The SDK waited at least the Retry-After second, not only its own jittered backoff.
       const delay = result.$metadata.totalRetryDelay ?? 0;
@@ -250,7 +253,10 @@ describe('Secrets Manager and KMS', () => {
       rawJson(reader, 'kms', 'TrentService.ListKeys', {}),
     );
 
-    for (const [responses, burst] of [[writes, WRITE.burst], [reads, READ.burst]] as const) {
+    for (const [responses, burst] of [
+      [writes, WRITE.burst],
+      [reads, READ.burst],
+    ] as const) {
       assert.deepEqual(
         responses.map((response) => response.status),
         [...Array<number>(burst).fill(200), 400],
@@ -294,7 +300,10 @@ describe('Secrets Manager and KMS', () => {
     const attempts = [...secrets, ...keys].map((result) => result.$metadata.attempts ?? 0);
     const retried = attempts.filter((count) => count > 1);
     assert.equal(retried.length, 6 - WRITE.burst, `attempts: ${attempts}`);
-    assert.ok(attempts.every((count) => count <= 5), `attempts: ${attempts}`);
+    assert.ok(
+      attempts.every((count) => count <= 5),
+      `attempts: ${attempts}`,
+    );
     const listed = await clients(freshCaller()).secretsManager.send(
       new ListSecretsCommand({ Filters: [{ Key: 'name', Values: [`retried-${tag}`] }] }),
     );

@@ -127,11 +127,23 @@ describe('errors as the AWS CLI shows them', () => {
       'AmazonMSK_nobody-abcdef';
 
     const associated = await aws([
-      'kafka', 'batch-associate-scram-secret', '--cluster-arn', clusterArn,
-      '--secret-arn-list', defaultKeySecretArn, missingSecretArn, '--output', 'json',
+      'kafka',
+      'batch-associate-scram-secret',
+      '--cluster-arn',
+      clusterArn,
+      '--secret-arn-list',
+      defaultKeySecretArn,
+      missingSecretArn,
+      '--output',
+      'json',
     ]);
     const listed = await aws([
-      'kafka', 'list-scram-secrets', '--cluster-arn', clusterArn, '--output', 'json',
+      'kafka',
+      'list-scram-secrets',
+      '--cluster-arn',
+      clusterArn,
+      '--output',
+      'json',
     ]);
 
     assert.equal(associated.status, 0, associated.stderr);
@@ -151,7 +163,10 @@ describe('errors as the AWS CLI shows them', () => {
 
   test('Secrets Manager errors carry their JSON 1.1 type', async () => {
     const result = await aws([
-      'secretsmanager', 'get-secret-value', '--secret-id', `AmazonMSK_missing-${uniqueTag()}`,
+      'secretsmanager',
+      'get-secret-value',
+      '--secret-id',
+      `AmazonMSK_missing-${uniqueTag()}`,
     ]);
 
     assertCliError(result, 'ResourceNotFoundException', 'GetSecretValue', /\S/);

@@ -241,9 +241,11 @@ async function seedAssociatedSecrets(service: TestServer): Promise<Seeded> {
   ]);
   const clusterArn = await createScramCluster(service.kafka());
   const secretArns = secrets.map((secret) => secret.arn);
-  const associated = await service.kafka().send(
-    new BatchAssociateScramSecretCommand({ ClusterArn: clusterArn, SecretArnList: secretArns }),
-  );
+  const associated = await service
+    .kafka()
+    .send(
+      new BatchAssociateScramSecretCommand({ ClusterArn: clusterArn, SecretArnList: secretArns }),
+    );
   assert.deepEqual(associated.UnprocessedScramSecrets, []);
   return { clusterArn, secretArns };
 }
@@ -260,8 +262,9 @@ async function listFromPage(
     await page.waitForFunction(() => 'listScramSecrets' in window);
     return await page.evaluate(
       (input) =>
-        (window as unknown as { listScramSecrets(input: unknown): Promise<PageResult> })
-          .listScramSecrets(input),
+        (
+          window as unknown as { listScramSecrets(input: unknown): Promise<PageResult> }
+        ).listScramSecrets(input),
       {
         endpoint,
         region: REGION,

@@ -97,9 +97,7 @@ function connectClients(): void {
 
 before(async () => {
   if (secretSourceKind() === 'moto') moto = await startMoto();
-  t = await startTestServer(
-    moto ? { SCRAM_SECRETS_SECRET_SOURCES: moto.sourceSetting() } : {},
-  );
+  t = await startTestServer(moto ? { SCRAM_SECRETS_SECRET_SOURCES: moto.sourceSetting() } : {});
   connectClients();
   keyId = await createKey(kms, 'scram secrets suite');
 });
@@ -293,7 +291,10 @@ describe('ListScramSecrets', () => {
   before(async () => {
     clusterArn = await cluster();
     listed = await secrets(25);
-    await associateAll(clusterArn, listed.map((one) => one.arn));
+    await associateAll(
+      clusterArn,
+      listed.map((one) => one.arn),
+    );
   });
 
   test('a cluster without secrets lists none and no nextToken', async () => {
@@ -365,7 +366,10 @@ describe('ListScramSecrets', () => {
     )) {
       pages.push(page.SecretArnList ?? []);
     }
-    assert.deepEqual(pages.map((page) => page.length), [10, 10, 5]);
+    assert.deepEqual(
+      pages.map((page) => page.length),
+      [10, 10, 5],
+    );
     const all = pages.flat();
     assert.equal(new Set(all).size, 25, 'no secret is listed twice');
     assert.deepEqual(new Set(all), new Set(listed.map((one) => one.arn)));
@@ -387,7 +391,10 @@ describe('ListScramSecrets', () => {
     const names = ['a', 'ab', 'abc', 'abcd'].map((suffix) => `AmazonMSK_z-${tag}-${suffix}`);
     const tokenCluster = await cluster();
     const made = await Promise.all(names.map((name) => secret({ name })));
-    await associateAll(tokenCluster, made.map((one) => one.arn));
+    await associateAll(
+      tokenCluster,
+      made.map((one) => one.arn),
+    );
     const tokens: string[] = [];
     let nextToken: string | undefined;
     do {
@@ -440,7 +447,10 @@ describe('ListScramSecrets', () => {
 
   test("another cluster's nextToken, or ListClusters', is a 400 on nextToken", async () => {
     const otherCluster = await cluster();
-    await associateAll(otherCluster, listed.slice(0, 3).map((one) => one.arn));
+    await associateAll(
+      otherCluster,
+      listed.slice(0, 3).map((one) => one.arn),
+    );
     const foreign = await kafka.send(
       new ListScramSecretsCommand({ ClusterArn: otherCluster, MaxResults: 1 }),
     );
@@ -473,8 +483,7 @@ describe('ListScramSecrets', () => {
     });
     await assert.rejects(otherKafka.send(asOther), sdkNotFound);
 
-    const ghost =
-      `arn:aws:kafka:${REGION}:${ACCOUNT_ID}:cluster/ghost/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b-1`;
+    const ghost = ghostClusterArn();
     for (const token of [first.NextToken, 'abc']) {
       await assert.rejects(listPage(ghost, undefined, token), sdkNotFound);
     }
@@ -487,7 +496,10 @@ describe('ListScramSecrets', () => {
     const make = (number: number) =>
       secret({ name: `${prefix}-${String(number).padStart(3, '0')}` });
     const initial = await Promise.all(Array.from({ length: 30 }, (_, i) => make((i + 1) * 10)));
-    await associateAll(pagingCluster, initial.map((one) => one.arn));
+    await associateAll(
+      pagingCluster,
+      initial.map((one) => one.arn),
+    );
     const byNumber = new Map(initial.map((one, i) => [(i + 1) * 10, one.arn]));
     const removed = new Set<string>();
     const added = new Set<string>();
@@ -587,12 +599,22 @@ describe('BatchAssociateScramSecret and BatchDisassociateScramSecret: the reques
     const ten = await secrets(10);
     const single = await secret();
     accepted(await associate(clusterArn, [single.arn]));
-    accepted(await associate(clusterArn, ten.map((one) => one.arn)));
+    accepted(
+      await associate(
+        clusterArn,
+        ten.map((one) => one.arn),
+      ),
+    );
     assert.deepEqual(
       new Set(await listAll(clusterArn)),
       new Set([single.arn, ...ten.map((one) => one.arn)]),
     );
-    accepted(await disassociate(clusterArn, ten.map((one) => one.arn)));
+    accepted(
+      await disassociate(
+        clusterArn,
+        ten.map((one) => one.arn),
+      ),
+    );
     accepted(await disassociate(clusterArn, [single.arn]));
     assert.deepEqual(await listAll(clusterArn), []);
   });
@@ -892,7 +914,10 @@ describe('BatchAssociateScramSecret: which secrets MSK accepts', () => {
       assert.equal(granted[0]!.Resource, arn);
     }
     const statements = await policyStatements(guarded.arn);
-    assert.deepEqual(statements.find((statement) => statement.Sid === 'KeepMe'), existing);
+    assert.deepEqual(
+      statements.find((statement) => statement.Sid === 'KeepMe'),
+      existing,
+    );
 
     // A second cluster does not add a second grant.
     accepted(await associate(await cluster(), [guarded.arn]));
@@ -904,7 +929,10 @@ describe('BatchDisassociateScramSecret', () => {
   test('disassociated secrets leave the listing; others stay', async () => {
     const clusterArn = await cluster();
     const members = await secrets(6);
-    await associateAll(clusterArn, members.map((one) => one.arn));
+    await associateAll(
+      clusterArn,
+      members.map((one) => one.arn),
+    );
     const result = await disassociate(clusterArn, [members[1]!.arn, members[4]!.arn]);
     assert.equal(result.ClusterArn, clusterArn);
     accepted(result);
@@ -945,17 +973,20 @@ describe('BatchDisassociateScramSecret', () => {
 });
 
 describe('the cluster ARN', () => {
-  const unknownCluster =
-    `arn:aws:kafka:${REGION}:${ACCOUNT_ID}:cluster/ghost/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b-1`;
+  const unknownCluster = ghostClusterArn();
   const someSecret = `arn:aws:secretsmanager:${REGION}:${ACCOUNT_ID}:secret:AmazonMSK_a-abcdef`;
 
   type Operation = (clusterArn: string, client?: KafkaClient) => Promise<unknown>;
   const operations: Array<[string, Operation]> = [
-    ['ListScramSecrets', (arn, client = kafka) =>
-      client.send(new ListScramSecretsCommand({ ClusterArn: arn }))],
+    [
+      'ListScramSecrets',
+      (arn, client = kafka) => client.send(new ListScramSecretsCommand({ ClusterArn: arn })),
+    ],
     ['BatchAssociateScramSecret', (arn, client = kafka) => associate(arn, [someSecret], client)],
-    ['BatchDisassociateScramSecret', (arn, client = kafka) =>
-      disassociate(arn, [someSecret], client)],
+    [
+      'BatchDisassociateScramSecret',
+      (arn, client = kafka) => disassociate(arn, [someSecret], client),
+    ],
   ];
 
   test('arrives percent-encoded in one path segment, decoded exactly once', async () => {
@@ -1079,7 +1110,10 @@ describe('the 1000-secret limit and concurrent batches', () => {
 
   test('a cluster holds at most 1000 secrets, even under 20 parallel batches', async () => {
     const clusterArn = await cluster();
-    await associateAll(clusterArn, pool.slice(0, 990).map((one) => one.arn));
+    await associateAll(
+      clusterArn,
+      pool.slice(0, 990).map((one) => one.arn),
+    );
 
     const defaultPage = await kafka.send(new ListScramSecretsCommand({ ClusterArn: clusterArn }));
     assert.equal(defaultPage.SecretArnList!.length, 100, 'the default page size is 100');
@@ -1103,7 +1137,12 @@ describe('the 1000-secret limit and concurrent batches', () => {
     accepted(await associate(clusterArn, [pool[0]!.arn]));
 
     // With five places free, a batch of ten takes the first five and refuses the rest.
-    accepted(await disassociate(clusterArn, pool.slice(0, 5).map((one) => one.arn)));
+    accepted(
+      await disassociate(
+        clusterArn,
+        pool.slice(0, 5).map((one) => one.arn),
+      ),
+    );
     const batch = pool.slice(1011, 1021).map((one) => one.arn);
     const partial = await associate(clusterArn, batch);
     assert.deepEqual(
@@ -1128,7 +1167,10 @@ describe('the 1000-secret limit and concurrent batches', () => {
     for (const refusal of refusals) assert.equal(refusal.ErrorCode, 'DuplicateUsername');
     const listed = await listAll(clusterArn);
     assert.equal(listed.length, 1);
-    assert.equal(refusals.some((refusal) => refusal.SecretArn === listed[0]), false);
+    assert.equal(
+      refusals.some((refusal) => refusal.SecretArn === listed[0]),
+      false,
+    );
   });
 
   test('one secret associated by 20 parallel calls is listed once', async () => {
@@ -1147,7 +1189,12 @@ describe('the 1000-secret limit and concurrent batches', () => {
     const members = pool.slice(0, 100);
     const batches = Array.from({ length: 20 }, (_, i) => members.slice(i * 5, i * 5 + 5));
     const results = await Promise.all(
-      batches.map((batch) => associate(clusterArn, batch.map((one) => one.arn))),
+      batches.map((batch) =>
+        associate(
+          clusterArn,
+          batch.map((one) => one.arn),
+        ),
+      ),
     );
     for (const result of results) accepted(result);
     const listed = await listAll(clusterArn);
@@ -1157,8 +1204,10 @@ describe('the 1000-secret limit and concurrent batches', () => {
     // And 20 parallel disassociations of overlapping halves leave nothing behind.
     await Promise.all(
       batches.map((batch, i) =>
-        disassociate(clusterArn, [...batch, ...(batches[(i + 1) % 20] ?? [])].slice(0, 10)
-          .map((one) => one.arn)),
+        disassociate(
+          clusterArn,
+          [...batch, ...(batches[(i + 1) % 20] ?? [])].slice(0, 10).map((one) => one.arn),
+        ),
       ),
     );
     assert.deepEqual(await listAll(clusterArn), []);
@@ -1170,7 +1219,12 @@ describe('across the service', () => {
     const clusterArn = await cluster();
     const username = `kept-${uniqueTag()}`;
     const members = [await secret({ username }), await secret(), await secret()];
-    accepted(await associate(clusterArn, members.map((one) => one.arn)));
+    accepted(
+      await associate(
+        clusterArn,
+        members.map((one) => one.arn),
+      ),
+    );
     const listedBefore = await listAll(clusterArn);
     const firstPage = await kafka.send(
       new ListScramSecretsCommand({ ClusterArn: clusterArn, MaxResults: 1 }),
@@ -1194,7 +1248,12 @@ describe('across the service', () => {
   test('DeleteCluster ends its associations', async () => {
     const clusterArn = await cluster();
     const members = await Promise.all([secret(), secret()]);
-    accepted(await associate(clusterArn, members.map((one) => one.arn)));
+    accepted(
+      await associate(
+        clusterArn,
+        members.map((one) => one.arn),
+      ),
+    );
     await kafka.send(new DeleteClusterCommand({ ClusterArn: clusterArn }));
 
     for (const call of [
@@ -1209,7 +1268,12 @@ describe('across the service', () => {
     assert.equal(await countAssociations(t, clusterArn), 0);
 
     // The secrets themselves are free to join another cluster under the same usernames.
-    accepted(await associate(await cluster(), members.map((one) => one.arn)));
+    accepted(
+      await associate(
+        await cluster(),
+        members.map((one) => one.arn),
+      ),
+    );
   });
 
   test('every response carries x-amzn-RequestId and no body ever holds a password', () => {
@@ -1235,4 +1299,10 @@ describe('across the service', () => {
 
 function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** A well-formed ARN of a cluster that was never created. */
+function ghostClusterArn(): string {
+  const id = '0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b-1';
+  return `arn:aws:kafka:${REGION}:${ACCOUNT_ID}:cluster/ghost/${id}`;
 }

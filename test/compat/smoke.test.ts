@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { BatchAssociateScramSecretCommand, CreateClusterV2Command, ListScramSecretsCommand } from '@aws-sdk/client-kafka';
+import {
+  BatchAssociateScramSecretCommand,
+  CreateClusterV2Command,
+  ListScramSecretsCommand,
+} from '@aws-sdk/client-kafka';
 import { CreateKeyCommand } from '@aws-sdk/client-kms';
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 
@@ -15,20 +19,37 @@ after(async () => t.stop());
 
 test('smoke', async () => {
   const key = await t.kms().send(new CreateKeyCommand({}));
-  const secret = await t.secretsManager().send(new CreateSecretCommand({
-    Name: 'AmazonMSK_alice', KmsKeyId: key.KeyMetadata!.KeyId, SecretString: JSON.stringify({ username: 'alice', password: 'pw' }),
-  }));
-  const cluster = await t.kafka().send(new CreateClusterV2Command({
-    ClusterName: 'demo',
-    Provisioned: {
-      KafkaVersion: '3.6.0', NumberOfBrokerNodes: 3,
-      BrokerNodeGroupInfo: { ClientSubnets: ['subnet-1'], InstanceType: 'kafka.m5.large' },
-      ClientAuthentication: { Sasl: { Scram: { Enabled: true } } },
-    },
-  }));
-  const result = await t.kafka().send(new BatchAssociateScramSecretCommand({ ClusterArn: cluster.ClusterArn, SecretArnList: [secret.ARN!, 'arn:aws:secretsmanager:us-east-1:111122223333:secret:nope-abcdef'] }));
+  const secret = await t.secretsManager().send(
+    new CreateSecretCommand({
+      Name: 'AmazonMSK_alice',
+      KmsKeyId: key.KeyMetadata!.KeyId,
+      SecretString: JSON.stringify({ username: 'alice', password: 'pw' }),
+    }),
+  );
+  const cluster = await t.kafka().send(
+    new CreateClusterV2Command({
+      ClusterName: 'demo',
+      Provisioned: {
+        KafkaVersion: '3.6.0',
+        NumberOfBrokerNodes: 3,
+        BrokerNodeGroupInfo: { ClientSubnets: ['subnet-1'], InstanceType: 'kafka.m5.large' },
+        ClientAuthentication: { Sasl: { Scram: { Enabled: true } } },
+      },
+    }),
+  );
+  const result = await t.kafka().send(
+    new BatchAssociateScramSecretCommand({
+      ClusterArn: cluster.ClusterArn,
+      SecretArnList: [
+        secret.ARN!,
+        'arn:aws:secretsmanager:us-east-1:111122223333:secret:nope-abcdef',
+      ],
+    }),
+  );
   console.log(result);
-  const listed = await t.kafka().send(new ListScramSecretsCommand({ ClusterArn: cluster.ClusterArn }));
+  const listed = await t
+    .kafka()
+    .send(new ListScramSecretsCommand({ ClusterArn: cluster.ClusterArn }));
   console.log(listed);
   assert.deepEqual(listed.SecretArnList, [secret.ARN]);
 });

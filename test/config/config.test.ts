@@ -18,23 +18,35 @@ test('defaults: loopback, port 4566, ./data, CORS open', () => {
 
 test('credentials are ACCESS_KEY_ID:SECRET_ACCESS_KEY:ACCOUNT_ID, comma-separated', () => {
   const config = loadConfig({
-    SCRAM_SECRETS_CREDENTIALS: 'AKIAAAAAAAAAAAAAAAAA:secret-secret-secret:111122223333, AKIABBBBBBBBBBBBBBBB:other-other-other-x:444455556666',
+    SCRAM_SECRETS_CREDENTIALS:
+      'AKIAAAAAAAAAAAAAAAAA:secret-secret-secret:111122223333, ' +
+      'AKIABBBBBBBBBBBBBBBB:other-other-other-x:444455556666',
   });
-  assert.deepEqual(config.credentials?.map((c) => c.accountId), ['111122223333', '444455556666']);
+  assert.deepEqual(
+    config.credentials?.map((c) => c.accountId),
+    ['111122223333', '444455556666'],
+  );
 });
 
 test('invalid settings stop the start with a message naming them, never the secret', () => {
   assert.throws(() => loadConfig({ SCRAM_SECRETS_PORT: 'eighty' }), /port/);
-  assert.throws(() => loadConfig({ SCRAM_SECRETS_CREDENTIALS: 'AKIAAAAAAAAAAAAAAAAA:only-two' }), /ACCESS_KEY_ID:SECRET_ACCESS_KEY:ACCOUNT_ID/);
+  assert.throws(
+    () => loadConfig({ SCRAM_SECRETS_CREDENTIALS: 'AKIAAAAAAAAAAAAAAAAA:only-two' }),
+    /ACCESS_KEY_ID:SECRET_ACCESS_KEY:ACCOUNT_ID/,
+  );
   assert.throws(
     () => loadConfig({ SCRAM_SECRETS_CREDENTIALS: 'AKIAAAAAAAAAAAAAAAAA:a-long-secret-value:12' }),
-    (error: Error) => /accountId/.test(error.message) && !error.message.includes('a-long-secret-value'),
+    (error: Error) =>
+      /accountId/.test(error.message) && !error.message.includes('a-long-secret-value'),
   );
 });
 
 test('a config file gives settings and the environment wins over it', () => {
   const file = join(mkdtempSync(join(tmpdir(), 'scram-config-')), 'config.json');
-  writeFileSync(file, JSON.stringify({ port: 5000, host: '0.0.0.0', corsAllowedOrigins: ['http://a.example'] }));
+  writeFileSync(
+    file,
+    JSON.stringify({ port: 5000, host: '0.0.0.0', corsAllowedOrigins: ['http://a.example'] }),
+  );
   const config = loadConfig({ SCRAM_SECRETS_CONFIG: file, SCRAM_SECRETS_PORT: '6000' });
   assert.equal(config.port, 6000);
   assert.equal(config.host, '0.0.0.0');

@@ -9,7 +9,10 @@ const tokens = new PageTokens(newKey());
 
 test('a token reads back to its position in its own listing', () => {
   const token = tokens.issue('cluster-a', 'arn:aws:secretsmanager:us-east-1:1:secret:AmazonMSK_x');
-  assert.equal(tokens.read('cluster-a', token, 'nextToken'), 'arn:aws:secretsmanager:us-east-1:1:secret:AmazonMSK_x');
+  assert.equal(
+    tokens.read('cluster-a', token, 'nextToken'),
+    'arn:aws:secretsmanager:us-east-1:1:secret:AmazonMSK_x',
+  );
   assert.ok(!token.includes('AmazonMSK'), 'the position is not readable in the token');
 });
 
@@ -27,7 +30,9 @@ test('a token of another listing, an edited token or another key is a 400 on the
     assert.throws(
       () => reader.read(listing, candidate, 'nextToken'),
       (error: unknown) =>
-        error instanceof ServiceError && error.statusCode === 400 && error.invalidParameter === 'nextToken',
+        error instanceof ServiceError &&
+        error.statusCode === 400 &&
+        error.invalidParameter === 'nextToken',
     );
   }
 });

@@ -27,7 +27,10 @@ describe('authentication on the MSK API', () => {
     ['no Authorization header', {}],
     ['a header of another scheme', { authorization: 'Basic dXNlcjpwYXNz' }],
     ['a malformed SigV4 header', { authorization: 'AWS4-HMAC-SHA256 Credential=oops' }],
-    ['an unknown access key', { authorization: unsignedAuthorization('kafka', 'AKIAUNKNOWNKEY000000') }],
+    [
+      'an unknown access key',
+      { authorization: unsignedAuthorization('kafka', 'AKIAUNKNOWNKEY000000') },
+    ],
     ['a scope for another service', { authorization: unsignedAuthorization('secretsmanager') }],
   ];
   for (const [name, headers] of cases) {
@@ -43,8 +46,13 @@ describe('authentication on the MSK API', () => {
   }
 
   test('the SDK with an unknown access key gets UnauthorizedException', async () => {
-    const client = t.kafka({ accessKeyId: 'AKIAUNKNOWNKEY000000', secretAccessKey: 'whatever-secret' });
-    await assert.rejects(client.send(new ListClustersCommand({})), { name: 'UnauthorizedException' });
+    const client = t.kafka({
+      accessKeyId: 'AKIAUNKNOWNKEY000000',
+      secretAccessKey: 'whatever-secret',
+    });
+    await assert.rejects(client.send(new ListClustersCommand({})), {
+      name: 'UnauthorizedException',
+    });
   });
 
   test('a correctly signed request reaches the operation', async () => {
@@ -57,14 +65,22 @@ describe('authentication on the MSK API', () => {
 
 describe('authentication on the JSON 1.1 APIs', () => {
   test('the SDK with an unknown access key gets UnrecognizedClientException', async () => {
-    const client = t.secretsManager({ accessKeyId: 'AKIAUNKNOWNKEY000000', secretAccessKey: 'x'.repeat(20) });
-    await assert.rejects(client.send(new ListSecretsCommand({})), { name: 'UnrecognizedClientException' });
+    const client = t.secretsManager({
+      accessKeyId: 'AKIAUNKNOWNKEY000000',
+      secretAccessKey: 'x'.repeat(20),
+    });
+    await assert.rejects(client.send(new ListSecretsCommand({})), {
+      name: 'UnrecognizedClientException',
+    });
   });
 
   test('an unsigned request is refused with MissingAuthenticationTokenException', async () => {
     const response = await rawRequest(t.url, {
       method: 'POST',
-      headers: { 'x-amz-target': 'secretsmanager.ListSecrets', 'content-type': 'application/x-amz-json-1.1' },
+      headers: {
+        'x-amz-target': 'secretsmanager.ListSecrets',
+        'content-type': 'application/x-amz-json-1.1',
+      },
       body: '{}',
     });
     assert.equal(response.status, 400);
@@ -77,9 +93,17 @@ describe('wire protocol', () => {
     const created = await t
       .secretsManager({ region: 'eu-west-1' })
       .send(new CreateSecretCommand({ Name: 'regional', SecretString: 'x' }));
-    assert.match(created.ARN!, new RegExp(`^arn:aws:secretsmanager:eu-west-1:${ACCOUNT_ID}:secret:regional-`));
-    const elsewhere = await t.secretsManager({ region: 'us-west-2' }).send(new ListSecretsCommand({}));
-    assert.equal(elsewhere.SecretList?.some((secret) => secret.Name === 'regional'), false);
+    assert.match(
+      created.ARN!,
+      new RegExp(`^arn:aws:secretsmanager:eu-west-1:${ACCOUNT_ID}:secret:regional-`),
+    );
+    const elsewhere = await t
+      .secretsManager({ region: 'us-west-2' })
+      .send(new ListSecretsCommand({}));
+    assert.equal(
+      elsewhere.SecretList?.some((secret) => secret.Name === 'regional'),
+      false,
+    );
   });
 
   test('an unknown X-Amz-Target is UnknownOperationException', async () => {
@@ -118,7 +142,7 @@ describe('wire protocol', () => {
     }
   });
 
-  test('a request too large or malformed for HTTP still gets an AWS error with a request id', async () => {
+  test('a request too large or malformed for HTTP gets an AWS error and request id', async () => {
     const oversized = await rawRequest(`${t.url}/v1/clusters`, {
       headers: { 'x-padding': 'p'.repeat(20_000) },
     });
@@ -129,7 +153,9 @@ describe('wire protocol', () => {
 
     const { port } = new URL(t.url);
     const answer = await new Promise<string>((resolve, reject) => {
-      const socket = connect(Number(port), '127.0.0.1', () => socket.write('GET / HTTP/9.9\r\n\r\n'));
+      const socket = connect(Number(port), '127.0.0.1', () =>
+        socket.write('GET / HTTP/9.9\r\n\r\n'),
+      );
       let text = '';
       socket.on('data', (chunk) => (text += chunk.toString()));
       socket.on('end', () => resolve(text));
@@ -143,7 +169,10 @@ describe('wire protocol', () => {
   test('a JSON 1.1 body that is not JSON is SerializationException', async () => {
     const init = {
       method: 'POST',
-      headers: { 'x-amz-target': 'secretsmanager.ListSecrets', 'content-type': 'application/x-amz-json-1.1' },
+      headers: {
+        'x-amz-target': 'secretsmanager.ListSecrets',
+        'content-type': 'application/x-amz-json-1.1',
+      },
       body: '{not json',
     };
     const headers = await signedHeaders(t.url, init, { service: 'secretsmanager' });
@@ -154,7 +183,11 @@ describe('wire protocol', () => {
 
   test('a REST body that is not JSON is BadRequestException', async () => {
     const url = `${t.url}${clusterPath(SOME_CLUSTER, '/scram-secrets')}`;
-    const init = { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"secretArnList": [' };
+    const init = {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"secretArnList": [',
+    };
     const response = await rawRequest(url, { ...init, headers: await signedHeaders(url, init) });
     assert.equal(response.status, 400);
     assert.equal(response.headers.get('x-amzn-errortype'), 'BadRequestException');
@@ -169,7 +202,7 @@ describe('wire protocol', () => {
   });
 });
 
-test('an unexpected failure is a 500 that leaks nothing, and is logged without its message', async () => {
+test('an unexpected failure is a 500 that leaks nothing, logged without its message', async () => {
   const lines: string[] = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
   const leaky = 'password=hunter2-in-an-error-message';

@@ -25,12 +25,21 @@ before(async () => {
   password = secret.password;
   clusterArn = await createScramCluster(t.kafka());
   otherClusterArn = await createScramCluster(t.kafka());
-  await t.kafka().send(new BatchAssociateScramSecretCommand({ ClusterArn: clusterArn, SecretArnList: [secret.arn] }));
+  await t
+    .kafka()
+    .send(
+      new BatchAssociateScramSecretCommand({ ClusterArn: clusterArn, SecretArnList: [secret.arn] }),
+    );
   await t.secretsManager().send(
-    new PutSecretValueCommand({ SecretId: secret.arn, SecretString: JSON.stringify({ username: secret.username, password: `${password}-next` }) }),
+    new PutSecretValueCommand({
+      SecretId: secret.arn,
+      SecretString: JSON.stringify({ username: secret.username, password: `${password}-next` }),
+    }),
   );
   await assert.rejects(
-    t.kafka().send(new DeleteClusterCommand({ ClusterArn: clusterArn, CurrentVersion: 'wrong-version' })),
+    t
+      .kafka()
+      .send(new DeleteClusterCommand({ ClusterArn: clusterArn, CurrentVersion: 'wrong-version' })),
     { name: 'BadRequestException' },
   );
 });
@@ -59,7 +68,11 @@ function auditCli(...args: string[]): { events: PrintedEvent[]; stdout: string }
     env: storeEnvironment(),
   });
   assert.equal(result.status, 0, result.stderr);
-  const events = result.stdout.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as PrintedEvent);
+  const events = result.stdout
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as PrintedEvent);
   return { events, stdout: result.stdout };
 }
 
@@ -76,7 +89,10 @@ test('every mutating call is in the audit log with principal, action, resource a
   ]) {
     assert.ok(actions.includes(action), `${action} is audited`);
   }
-  assert.ok(!actions.some((action) => /:(List|Describe|Get)/.test(action)), 'reads are not audited');
+  assert.ok(
+    !actions.some((action) => /:(List|Describe|Get)/.test(action)),
+    'reads are not audited',
+  );
   const associate = events.find((event) => event.action === 'kafka:BatchAssociateScramSecret')!;
   assert.equal(associate.resource, clusterArn);
   assert.equal(associate.outcome, 'success');

@@ -123,7 +123,13 @@ describe('three replicas on one PostgreSQL', { skip: serverUrl ? false : needsPo
     const arns: string[] = [];
     let nextToken: string | undefined;
     do {
-      const page = await kafka.send(new ListScramSecretsCommand({ ClusterArn: clusterArn, NextToken: nextToken, MaxResults: 100 }));
+      const page = await kafka.send(
+        new ListScramSecretsCommand({
+          ClusterArn: clusterArn,
+          NextToken: nextToken,
+          MaxResults: 100,
+        }),
+      );
       arns.push(...(page.SecretArnList ?? []));
       nextToken = page.NextToken;
     } while (nextToken);
@@ -136,10 +142,21 @@ describe('three replicas on one PostgreSQL', { skip: serverUrl ? false : needsPo
     const keyId = await createKey(new KMSClient(clientConfig(first.url)));
     const clusterArn = await createScramCluster(first.kafka);
     const secrets = await createMskSecrets(secretsManager, keyId, 5);
-    await first.kafka.send(new BatchAssociateScramSecretCommand({ ClusterArn: clusterArn, SecretArnList: secrets.map((s) => s.arn) }));
-    const page = await first.kafka.send(new ListScramSecretsCommand({ ClusterArn: clusterArn, MaxResults: 2 }));
+    await first.kafka.send(
+      new BatchAssociateScramSecretCommand({
+        ClusterArn: clusterArn,
+        SecretArnList: secrets.map((s) => s.arn),
+      }),
+    );
+    const page = await first.kafka.send(
+      new ListScramSecretsCommand({ ClusterArn: clusterArn, MaxResults: 2 }),
+    );
     const next = await replicas[2]!.kafka.send(
-      new ListScramSecretsCommand({ ClusterArn: clusterArn, MaxResults: 10, NextToken: page.NextToken }),
+      new ListScramSecretsCommand({
+        ClusterArn: clusterArn,
+        MaxResults: 10,
+        NextToken: page.NextToken,
+      }),
     );
     assert.deepEqual(
       [...page.SecretArnList!, ...next.SecretArnList!],
@@ -147,22 +164,27 @@ describe('three replicas on one PostgreSQL', { skip: serverUrl ? false : needsPo
     );
   });
 
-  test('at the limit, 30 concurrent associations over three replicas take exactly the last 5', async () => {
+  test('at the limit, 30 concurrent associations over 3 replicas take the last 5', async () => {
     const first = replicas[0]!;
     const secretsManager = new SecretsManagerClient(clientConfig(first.url));
     const keyId = await createKey(new KMSClient(clientConfig(first.url)));
     const clusterArn = await createScramCluster(first.kafka);
     const secrets = await createMskSecrets(secretsManager, keyId, 1025);
     for (let start = 0; start < 995; start += 10) {
-      await replicas[start % 3]!.kafka.send(new BatchAssociateScramSecretCommand({
-        ClusterArn: clusterArn,
-        SecretArnList: secrets.slice(start, Math.min(start + 10, 995)).map((s) => s.arn),
-      }));
+      await replicas[start % 3]!.kafka.send(
+        new BatchAssociateScramSecretCommand({
+          ClusterArn: clusterArn,
+          SecretArnList: secrets.slice(start, Math.min(start + 10, 995)).map((s) => s.arn),
+        }),
+      );
     }
     const results = await Promise.all(
       secrets.slice(995).map((secret, index) =>
         replicas[index % 3]!.kafka.send(
-          new BatchAssociateScramSecretCommand({ ClusterArn: clusterArn, SecretArnList: [secret.arn] }),
+          new BatchAssociateScramSecretCommand({
+            ClusterArn: clusterArn,
+            SecretArnList: [secret.arn],
+          }),
         ),
       ),
     );
@@ -174,7 +196,7 @@ describe('three replicas on one PostgreSQL', { skip: serverUrl ? false : needsPo
     assert.equal((await listAll(replicas[1]!.kafka, clusterArn)).length, 1000);
   });
 
-  test('a storm of batches over all replicas, one killed mid-way: no duplicate, limit held', async () => {
+  test('a storm of batches over all replicas, one killed: no duplicate, limit held', async () => {
     const first = replicas[0]!;
     const secretsManager = new SecretsManagerClient(clientConfig(first.url));
     const keyId = await createKey(new KMSClient(clientConfig(first.url)));
@@ -182,19 +204,23 @@ describe('three replicas on one PostgreSQL', { skip: serverUrl ? false : needsPo
     // 1,020 distinct users and 20 more secrets that claim usernames already taken.
     const secrets: MskSecret[] = await createMskSecrets(secretsManager, keyId, 1020);
     const twins = await Promise.all(
-      secrets.slice(980, 1000).map((taken) =>
-        createMskSecret(secretsManager, { kmsKeyId: keyId, username: taken.username }),
-      ),
+      secrets
+        .slice(980, 1000)
+        .map((taken) =>
+          createMskSecret(secretsManager, { kmsKeyId: keyId, username: taken.username }),
+        ),
     );
     const usernameOf = new Map(secrets.map((s) => [s.arn, s.username]));
     const all = [...secrets, ...twins];
 
     // Fill to just under the limit first, so the storm fights over the last places.
     for (let start = 0; start < 990; start += 10) {
-      await replicas[start % 3]!.kafka.send(new BatchAssociateScramSecretCommand({
-        ClusterArn: clusterArn,
-        SecretArnList: secrets.slice(start, start + 10).map((s) => s.arn),
-      }));
+      await replicas[start % 3]!.kafka.send(
+        new BatchAssociateScramSecretCommand({
+          ClusterArn: clusterArn,
+          SecretArnList: secrets.slice(start, start + 10).map((s) => s.arn),
+        }),
+      );
     }
 
     let stop = false;
@@ -205,9 +231,16 @@ describe('three replicas on one PostgreSQL', { skip: serverUrl ? false : needsPo
       while (!stop) {
         const replica = replicas[pick(3)]!;
         const batch = Array.from({ length: 1 + pick(10) }, () => all[pick(all.length)]!.arn);
-        const command = pick(13) === 0
-          ? new BatchDisassociateScramSecretCommand({ ClusterArn: clusterArn, SecretArnList: batch.slice(0, 1) })
-          : new BatchAssociateScramSecretCommand({ ClusterArn: clusterArn, SecretArnList: batch });
+        const command =
+          pick(13) === 0
+            ? new BatchDisassociateScramSecretCommand({
+                ClusterArn: clusterArn,
+                SecretArnList: batch.slice(0, 1),
+              })
+            : new BatchAssociateScramSecretCommand({
+                ClusterArn: clusterArn,
+                SecretArnList: batch,
+              });
         try {
           const result = await replica.kafka.send(command as BatchAssociateScramSecretCommand);
           calls += 1;
@@ -249,7 +282,8 @@ describe('three replicas on one PostgreSQL', { skip: serverUrl ? false : needsPo
     await client.connect();
     try {
       const rows = await client.query<{ secret_arn: string; username: string }>(
-        'select secret_arn, username from scram_associations where cluster_arn = $1 order by secret_arn',
+        'select secret_arn, username from scram_associations where cluster_arn = $1 ' +
+          'order by secret_arn',
         [clusterArn],
       );
       const inDatabase = rows.rows.map((row) => row.secret_arn);
@@ -261,7 +295,8 @@ describe('three replicas on one PostgreSQL', { skip: serverUrl ? false : needsPo
         const expected = usernameOf.get(row.secret_arn);
         if (expected !== undefined) assert.equal(row.username, expected);
       }
-      for (const view of views) assert.deepEqual(view, inDatabase, 'every replica lists what the database holds');
+      for (const view of views)
+        assert.deepEqual(view, inDatabase, 'every replica lists what the database holds');
       await assertBrokerHolds(usernames);
     } finally {
       await client.end();

@@ -107,7 +107,11 @@ describe('an unreachable source', () => {
     // moto comes back empty: the batch is retried with secrets made again, and lands whole.
     await moto.start();
     const again = await mskSecrets(2);
-    const after = await associateRaw(t, clusterArn, again.map((secret) => secret.arn));
+    const after = await associateRaw(
+      t,
+      clusterArn,
+      again.map((secret) => secret.arn),
+    );
     assert.equal(after.status, 200, after.text);
     assert.deepEqual(after.json.unprocessedScramSecrets, []);
     assert.deepEqual((await listed(t, clusterArn)).sort(), again.map((s) => s.arn).sort());

@@ -27,15 +27,19 @@ before(async () => {
 });
 after(async () => t.stop());
 
-
-test('an association while the store is unavailable is 503 with Retry-After, and writes nothing', async () => {
+test('an association while the store is down is 503 with Retry-After, writes nothing', async () => {
   const secret = await createMskSecret(t.secretsManager(), { kmsKeyId: keyId });
   const clusterArn = await createScramCluster(t.kafka());
   const release = await holdWriteLock(t);
   let refused: { statusCode: number; headers: Record<string, string> } | undefined;
   try {
     await assert.rejects(
-      t.kafka().send(new BatchAssociateScramSecretCommand({ ClusterArn: clusterArn, SecretArnList: [secret.arn] })),
+      t.kafka().send(
+        new BatchAssociateScramSecretCommand({
+          ClusterArn: clusterArn,
+          SecretArnList: [secret.arn],
+        }),
+      ),
       (error: Error & { $response?: typeof refused }) => {
         refused = error.$response;
         return error.name === 'ServiceUnavailableException';
@@ -50,21 +54,31 @@ test('an association while the store is unavailable is 503 with Retry-After, and
 
   const listed = await t.kafka().send(new ListScramSecretsCommand({ ClusterArn: clusterArn }));
   assert.deepEqual(listed.SecretArnList ?? [], [], 'nothing was associated');
-  const described = await t.secretsManager().send(new DescribeSecretCommand({ SecretId: secret.arn }));
+  const described = await t
+    .secretsManager()
+    .send(new DescribeSecretCommand({ SecretId: secret.arn }));
   assert.equal(described.ARN, secret.arn);
 
-  const retried = await t.kafka().send(
-    new BatchAssociateScramSecretCommand({ ClusterArn: clusterArn, SecretArnList: [secret.arn] }),
-  );
+  const retried = await t
+    .kafka()
+    .send(
+      new BatchAssociateScramSecretCommand({ ClusterArn: clusterArn, SecretArnList: [secret.arn] }),
+    );
   assert.deepEqual(retried.UnprocessedScramSecrets ?? [], []);
 });
 
-test('the JSON 1.1 APIs answer 503 too, and a secret created meanwhile does not half-exist', async () => {
+test('the JSON 1.1 APIs answer 503 too, and a secret made then does not half-exist', async () => {
   const name = `AmazonMSK_outage-${Date.now()}`;
   const release = await holdWriteLock(t);
   try {
     await assert.rejects(
-      t.secretsManager().send(new CreateSecretCommand({ Name: name, KmsKeyId: keyId, SecretString: '{"username":"u","password":"p"}' })),
+      t.secretsManager().send(
+        new CreateSecretCommand({
+          Name: name,
+          KmsKeyId: keyId,
+          SecretString: '{"username":"u","password":"p"}',
+        }),
+      ),
       (error: Error & { $metadata?: { httpStatusCode?: number } }) =>
         error.$metadata?.httpStatusCode === 503,
     );

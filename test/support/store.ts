@@ -25,13 +25,15 @@ const TABLES = [
 export async function databaseBytes(t: TestServer): Promise<Buffer> {
   if (t.server.store.dialect === 'sqlite') {
     const files = readdirSync(t.dataDir).filter((file) => file.startsWith('scram-secrets.sqlite'));
-    if (!files.includes('scram-secrets.sqlite')) throw new Error('no database file in the data dir');
+    if (!files.includes('scram-secrets.sqlite'))
+      throw new Error('no database file in the data dir');
     return Buffer.concat(files.map((file) => readFileSync(join(t.dataDir, file))));
   }
   const parts: string[] = [];
   for (const table of TABLES) {
-    const rows = await sql<{ row: string }>`select row_to_json(t)::text as row from ${sql.table(table)} t`
-      .execute(t.server.store.db);
+    const rows = await sql<{
+      row: string;
+    }>`select row_to_json(t)::text as row from ${sql.table(table)} t`.execute(t.server.store.db);
     parts.push(...rows.rows.map((row) => row.row));
   }
   return Buffer.from(parts.join('\n'), 'utf8');
