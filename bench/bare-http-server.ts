@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 
+import Fastify from 'fastify';
+
 /** A response as captured from the service: its status, its headers in order, its body. */
 export interface RecordedResponse {
   statusCode: number;
@@ -17,44 +19,103 @@ const CONNECTION_HEADERS = new Set(['connection', 'keep-alive', 'transfer-encodi
 /** The keep-alive timeout Fastify gives its server, so that both servers keep sockets alike. */
 const FASTIFY_KEEP_ALIVE_TIMEOUT_MS = 72_000;
 
+interface Options {
+  recordingPath: string;
+  /** Answer through a Fastify route instead of a bare `node:http` handler. */
+  fastify: boolean;
+  /** Microseconds of busy work before each answer, to calibrate what work alone costs. */
+  workMicroseconds: number;
+}
+
 /**
- * The baseline for the ListScramSecrets benchmark: a bare `node:http` server that answers
- * every request with one recorded response, byte for byte. Run as its own process with the
- * path of a JSON-encoded `RecordedResponse`; it listens on a free loopback port and writes
- * that port to stdout as one JSON line.
+ * The baselines for the ListScramSecrets benchmark: a server that answers every request with
+ * one recorded response. By default a bare `node:http` handler sends it byte for byte; with
+ * `--fastify` a Fastify route sends the same body, to show what the framework alone costs;
+ * with `--work-us=N` each answer first spins N microseconds, to show what a fixed amount of
+ * work per request does to throughput. Run as its own process; it listens on a free loopback
+ * port and writes that port to stdout as one JSON line.
  */
-function main(recordingPath: string): void {
-  const recorded = JSON.parse(readFileSync(recordingPath, 'utf8')) as RecordedResponse;
+async function main(options: Options): Promise<void> {
+  const recorded = JSON.parse(readFileSync(options.recordingPath, 'utf8')) as RecordedResponse;
   const body = Buffer.from(recorded.bodyBase64, 'base64');
-  const headers = recorded.headers
-    .filter(([name]) => !CONNECTION_HEADERS.has(name.toLowerCase()))
-    .flat();
+  const headers = recorded.headers.filter(([name]) => !CONNECTION_HEADERS.has(name.toLowerCase()));
+  const work = (): void => spin(options.workMicroseconds);
 
-  const server = createServer((request, response) => {
-    // The body is drained so that a keep-alive socket is ready for the next request.
-    request.resume();
-    response.writeHead(recorded.statusCode, headers);
-    response.end(body);
-  });
-  server.keepAliveTimeout = FASTIFY_KEEP_ALIVE_TIMEOUT_MS;
-  server.listen(0, '127.0.0.1', () => {
-    const address = server.address();
-    const port = typeof address === 'object' && address ? address.port : 0;
-    process.stdout.write(`${JSON.stringify({ port })}\n`);
-  });
+  let close: () => Promise<void>;
+  let port: number;
+  if (options.fastify) {
+    const app = Fastify();
+    const replayed = Object.fromEntries(headers.filter(([name]) => !isFastifyOwn(name)));
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, payload, done) =>
+      done(null, payload),
+    );
+    app.all('*', (_request, reply) => {
+      work();
+      reply.code(recorded.statusCode).headers(replayed).send(body);
+    });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    app.server.keepAliveTimeout = FASTIFY_KEEP_ALIVE_TIMEOUT_MS;
+    port = (app.server.address() as { port: number }).port;
+    close = () => app.close();
+  } else {
+    const flat = headers.flat();
+    const server = createServer((request, response) => {
+      // The body is drained so that a keep-alive socket is ready for the next request.
+      request.resume();
+      work();
+      response.writeHead(recorded.statusCode, flat);
+      response.end(body);
+    });
+    server.keepAliveTimeout = FASTIFY_KEEP_ALIVE_TIMEOUT_MS;
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as { port: number }).port;
+    close = () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+  }
+  process.stdout.write(`${JSON.stringify({ port })}\n`);
 
-  const stop = (): void => {
-    server.close(() => process.exit(0));
-    server.closeAllConnections();
-  };
+  const stop = (): void => void close().then(() => process.exit(0));
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 }
 
-const recordingPath = process.argv[2];
-if (recordingPath === undefined) {
-  process.stderr.write('usage: bare-http-server.js RECORDED_RESPONSE.json\n');
+/** Headers Fastify computes itself from the body it sends. */
+function isFastifyOwn(name: string): boolean {
+  return ['content-length', 'date'].includes(name.toLowerCase());
+}
+
+function spin(microseconds: number): void {
+  if (microseconds <= 0) return;
+  const until = process.hrtime.bigint() + BigInt(microseconds) * 1000n;
+  while (process.hrtime.bigint() < until);
+}
+
+function parseArguments(argv: string[]): Options | undefined {
+  const [recordingPath, ...flags] = argv;
+  if (recordingPath === undefined) return undefined;
+  const options: Options = { recordingPath, fastify: false, workMicroseconds: 0 };
+  for (const flag of flags) {
+    const work = /^--work-us=(\d{1,6})$/.exec(flag);
+    if (flag === '--fastify') options.fastify = true;
+    else if (work) options.workMicroseconds = Number(work[1]);
+    else return undefined;
+  }
+  return options;
+}
+
+const options = parseArguments(process.argv.slice(2));
+if (options === undefined) {
+  process.stderr.write(
+    'usage: bare-http-server.js RECORDED_RESPONSE.json [--fastify] [--work-us=N]\n',
+  );
   process.exitCode = 1;
 } else {
-  main(recordingPath);
+  main(options).catch((error: unknown) => {
+    process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
+    process.exit(1);
+  });
 }

@@ -4,18 +4,20 @@
  * same response bytes: the ratio says how much of the budget the service spends on its own
  * work (routing, authentication, SigV4 verification, SQL, JSON) rather than on HTTP. The same
  * service is also measured with SigV4 verification off, on the same data: that ratio says
- * what verifying signatures costs.
+ * what verifying signatures costs. Two calibration servers send the same body: a Fastify
+ * route (what the framework alone costs) and `node:http` after a fixed spell of busy work per
+ * request (what any such work costs in throughput, the kernel's wake-ups included).
  *
- * The service and the bare server each run as a child process, so that the load generator
+ * The service and the bare servers each run as a child process, so that the load generator
  * (autocannon, in this process) never shares their event loop. Everything listens on
  * 127.0.0.1 only. The run prints a report and exits 0 whether or not the targets are met;
  * it exits 1 only when the benchmark itself could not run.
  *
  * Fairness: one service process creates the data, then stops; the data dir is copied, and the
  * two measured services (verification on and off) start fresh, one on each copy, so that
- * neither carries the other's history (the setup's heap, its write-ahead log). The three
- * servers are then loaded in turn, a few seconds each, for several rounds, so that other
- * work on the machine coming and going weighs on all three alike.
+ * neither carries the other's history (the setup's heap, its write-ahead log). The servers
+ * are then loaded in turn, a few seconds each, for several rounds, so that other work on the
+ * machine coming and going weighs on all of them alike.
  *
  * Optional environment:
  *   BENCH_SERVICE_NODE_ARGS="..."    extra node flags for the service processes, e.g.
@@ -66,9 +68,11 @@ const ROUND_SECONDS = 4;
 const TARGET_RATIO = 0.3;
 const TARGET_VERIFICATION_RATIO = 0.8;
 const TARGET_PEAK_RSS_MB = 150;
+/** The busy work per request of the calibration server: about what the service spends. */
+const CALIBRATION_WORK_US = 100;
 
-/** The whole run must end well inside two minutes, even when something hangs. */
-const RUN_LIMIT_MS = 110_000;
+/** The whole run must end within three minutes, even when something hangs. */
+const RUN_LIMIT_MS = 170_000;
 const START_LIMIT_MS = 15_000;
 const STOP_GRACE_MS = 5_000;
 /** Linux reports process CPU times in USER_HZ ticks, which is 100 on every architecture. */
@@ -153,8 +157,21 @@ async function main(): Promise<void> {
   const recorded = await captureServiceResponse(servicePort, request);
   const recordingPath = join(workDir, 'list-scram-secrets-response.json');
   writeFileSync(recordingPath, JSON.stringify(toRecording(recorded)));
-  const bare = await startBareServer(recordingPath);
+  const bare = await startBareServer('bare node:http server', [recordingPath]);
   requireSameResponse(recorded, await send(bare.port, request));
+  // Calibration: the same body through a Fastify route, and through node:http after a fixed
+  // amount of busy work. They show how much of the gap is the framework, and how much any
+  // work per request costs in throughput.
+  const framework = await startBareServer('Fastify server', [recordingPath, '--fastify']);
+  const worked = await startBareServer('worked node:http server', [
+    recordingPath,
+    `--work-us=${CALIBRATION_WORK_US}`,
+  ]);
+  for (const calibration of [framework, worked]) {
+    if (!(await send(calibration.port, request)).body.equals(recorded.body)) {
+      throw new Error(`The ${calibration.child.name} does not send the recorded body.`);
+    }
+  }
 
   const unverifiedPort = await freePort();
   const unverified = await startService(unverifiedDataDir, unverifiedPort, false);
@@ -168,6 +185,13 @@ async function main(): Promise<void> {
     target('service, SigV4 on', servicePort, request, service.process.pid),
     target('bare node:http', bare.port, request, bare.child.process.pid),
     target('service, SigV4 off', unverifiedPort, unverifiedRequest, unverified.process.pid),
+    target('Fastify, same body', framework.port, request, framework.child.process.pid),
+    target(
+      `node:http + ${CALIBRATION_WORK_US} us work`,
+      worked.port,
+      request,
+      worked.child.process.pid,
+    ),
   ];
   for (const each of targets) await warmUp(each);
   for (let round = 0; round < ROUNDS; round += 1) {
@@ -180,6 +204,8 @@ async function main(): Promise<void> {
     serviceLoad: summary(targets[0]!),
     bareLoad: summary(targets[1]!),
     unverifiedLoad: summary(targets[2]!),
+    frameworkLoad: summary(targets[3]!),
+    workedLoad: summary(targets[4]!),
     rounds: targets.map((each) => each.rounds),
     serviceMemory: { setup: setupMemory, afterLoad: memoryMb(service.process.pid) },
     unverifiedMemory: memoryMb(unverified.process.pid),
@@ -215,8 +241,11 @@ async function startService(
   return child;
 }
 
-async function startBareServer(recordingPath: string): Promise<{ child: Child; port: number }> {
-  const child = spawnChild('bare node:http server', [BARE_SERVER_MAIN, recordingPath], {
+async function startBareServer(
+  name: string,
+  args: string[],
+): Promise<{ child: Child; port: number }> {
+  const child = spawnChild(name, [BARE_SERVER_MAIN, ...args], {
     PATH: process.env.PATH ?? '',
   });
   const port = await new Promise<number>((resolve, reject) => {
@@ -616,6 +645,8 @@ interface Report {
   serviceLoad: LoadResult;
   unverifiedLoad: LoadResult;
   bareLoad: LoadResult;
+  frameworkLoad: LoadResult;
+  workedLoad: LoadResult;
   /** Per server (in the order of the table), its rounds in the order they ran. */
   rounds: RoundResult[][];
   /** The process that created the data, and the verifying one that was measured. */
@@ -651,6 +682,8 @@ function report(figures: Report): void {
     loadLine('service, SigV4 on', figures.serviceLoad),
     loadLine('bare node:http', figures.bareLoad),
     loadLine('service, SigV4 off', figures.unverifiedLoad),
+    loadLine('Fastify, same body', figures.frameworkLoad),
+    loadLine(`node:http + ${CALIBRATION_WORK_US} us work`, figures.workedLoad),
     '',
     `ratio service/bare: ${ratio.toFixed(3)} ` +
       `(target >= ${TARGET_RATIO}: ${verdict(ratio >= TARGET_RATIO)}); ` +
@@ -662,6 +695,10 @@ function report(figures: Report): void {
     `the same ratios by CPU per request (steadier when other work shares the machine): ` +
       `${cpuRatio(figures.bareLoad, figures.serviceLoad)} and ` +
       `${cpuRatio(figures.unverifiedLoad, figures.serviceLoad)}`,
+    `calibration, as ratios to bare: the same body through Fastify ` +
+      `${rateRatio(figures.frameworkLoad, figures.bareLoad)}; node:http after ` +
+      `${CALIBRATION_WORK_US} us of busy work per request ` +
+      `${rateRatio(figures.workedLoad, figures.bareLoad)}`,
     `service peak RSS: ${rss === undefined ? 'unavailable (no /proc)' : `${rss.toFixed(1)} MB`} ` +
       `(target < ${TARGET_PEAK_RSS_MB} MB: ` +
       `${rss === undefined ? 'unknown' : verdict(rss < TARGET_PEAK_RSS_MB)})`,
@@ -674,6 +711,10 @@ function report(figures: Report): void {
     'request, steadier than requests/s when other work shares the machine.',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+function rateRatio(numerator: LoadResult, denominator: LoadResult): string {
+  return (numerator.requestsPerSecond / denominator.requestsPerSecond).toFixed(3);
 }
 
 /** The throughput ratio slower/faster that their CPU time per request alone would give. */
