@@ -1,5 +1,6 @@
 import type { Credential } from '../config/config.js';
 import type { CredentialSet } from './credentials.js';
+import { REGION_NAME } from '../domain/arn.js';
 
 /** What a SigV4 signature claims about its signer, read from the header or query string. */
 export interface SignatureClaims {
@@ -96,6 +97,15 @@ export function authenticate(
       ok: false,
       failure: 'unknown-key',
       detail: 'The security token included in the request is invalid.',
+    };
+  }
+  if (!REGION_NAME.test(claims.region)) {
+    return {
+      ok: false,
+      failure: 'malformed',
+      detail:
+        `The credential scope names the region '${claims.region}', which is not an AWS ` +
+        'region name. Set the client to a region such as us-east-1.',
     };
   }
   if (claims.service !== expectedService) {

@@ -3,6 +3,8 @@ import { resolve } from 'node:path';
 
 import { z } from 'zod';
 
+import { REGION_NAME } from '../domain/arn.js';
+
 const credentialSchema = z.object({
   accessKeyId: z.string().regex(/^[A-Z0-9]{16,128}$/, 'access key ids are 16-128 A-Z0-9'),
   secretAccessKey: z.string().min(16),
@@ -53,7 +55,7 @@ const kafkaClusterSchema = z
       .string()
       .regex(/^[0-9A-Za-z][0-9A-Za-z-]{0,63}$/, 'names are 1-64 letters, digits and dashes'),
     accountId: z.string().regex(/^\d{12}$/, 'account ids are 12 digits'),
-    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'a region such as us-east-1'),
+    region: z.string().regex(REGION_NAME, 'a region such as us-east-1'),
     bootstrapServers: z
       .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
       .transform((value) =>
@@ -87,16 +89,13 @@ export type KafkaClusterSettings = z.infer<typeof kafkaClusterSchema>;
 const secretSourceSchema = z
   .strictObject({
     accountId: z.string().regex(/^\d{12}$/, 'account ids are 12 digits'),
-    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'a region such as us-east-1'),
+    region: z.string().regex(REGION_NAME, 'a region such as us-east-1'),
     type: z.enum(['builtin', 'aws']),
     endpoint: z
       .string()
       .regex(/^https?:\/\/[^\s/]+(\/\S*)?$/, 'an endpoint is an http:// or https:// URL')
       .optional(),
-    sourceRegion: z
-      .string()
-      .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'a region such as us-east-1')
-      .optional(),
+    sourceRegion: z.string().regex(REGION_NAME, 'a region such as us-east-1').optional(),
     attachResourcePolicy: z.boolean().default(true),
     pollIntervalSeconds: z.coerce.number().min(1).max(86400).default(60),
   })

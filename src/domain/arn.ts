@@ -6,6 +6,13 @@ export interface Scope {
   region: string;
 }
 
+/**
+ * An AWS region name (`us-east-1`, `eu-central-2`, `us-gov-west-1`). Every ARN the service
+ * makes carries the caller's region, so a request signed for any other name is refused at
+ * authentication rather than leaving resources that no later call could name.
+ */
+export const REGION_NAME = /^[a-z]{2}(-[a-z]+)+-\d$/;
+
 export function partitionOf(region: string): string {
   if (region.startsWith('cn-')) return 'aws-cn';
   if (region.startsWith('us-gov-')) return 'aws-us-gov';
@@ -43,7 +50,7 @@ export function isClusterArn(text: string): boolean {
   return (
     arn !== undefined &&
     arn.service === 'kafka' &&
-    /^[a-z]{2}(-[a-z]+)+-\d$/.test(arn.region) &&
+    REGION_NAME.test(arn.region) &&
     arn.accountId !== '' &&
     CLUSTER_RESOURCE.test(arn.resource)
   );

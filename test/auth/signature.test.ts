@@ -3,7 +3,11 @@ import { after, before, describe, test } from 'node:test';
 
 import { KafkaClient, ListScramSecretsCommand } from '@aws-sdk/client-kafka';
 import { ListKeysCommand } from '@aws-sdk/client-kms';
-import { ListSecretsCommand } from '@aws-sdk/client-secrets-manager';
+import {
+  CreateSecretCommand,
+  ListSecretsCommand,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
 
 import { assertCliError, awsCli, type AwsCli } from '../support/aws-cli.js';
 import { createKey, createMskSecret, createScramCluster } from '../support/fixtures.js';
@@ -525,6 +529,26 @@ describe('real clients with the wrong secret key', () => {
       name: 'UnauthorizedException',
       message: /Signature expired/,
     });
+  });
+
+  test('the AWS SDK v3 set to a region name AWS does not use: refused, nothing created', async () => {
+    const config = {
+      endpoint: t.url,
+      region: 'local',
+      credentials: { accessKeyId: ACCESS_KEY_ID, secretAccessKey: SECRET_ACCESS_KEY },
+      maxAttempts: 1,
+    };
+    const notARegion = /region 'local', which is not an AWS region name/;
+    await assert.rejects(
+      new KafkaClient(config).send(new ListScramSecretsCommand({ ClusterArn: clusterArn })),
+      { name: 'UnauthorizedException', message: notARegion },
+    );
+    await assert.rejects(
+      new SecretsManagerClient(config).send(new CreateSecretCommand({ Name: 'AmazonMSK_x' })),
+      { name: 'IncompleteSignatureException', message: notARegion },
+    );
+    const listed = await t.secretsManager().send(new ListSecretsCommand({}));
+    assert.ok(!listed.SecretList?.some((secret) => secret.Name === 'AmazonMSK_x'));
   });
 
   describe('the AWS CLI', () => {
