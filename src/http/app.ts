@@ -110,6 +110,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     // The router refuses a malformed or over-long path before any hook runs; the answer must
     // still be an AWS error with a request id.
     frameworkErrors: (error, request, reply) => {
+      allowOrigin(options.corsAllowedOrigins, request, reply);
       sendError(request, reply, toServiceError(error, request));
     },
     clientErrorHandler: (error, socket) => answerUnreadableRequest(options.logger, error, socket),
@@ -127,12 +128,37 @@ export async function buildApp(options: AppOptions): Promise<App> {
   let closing = false;
   let inFlight = 0;
   const maxInFlight = options.maxInFlight ?? 1024;
-  // A callback rather than an async hook: every request passes here, and a promise per
-  // request is a cost this hook need not pay.
+  // Callbacks rather than async hooks: every request passes here, and a promise per request
+  // is a cost these hooks need not pay.
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-amzn-RequestId', request.id);
-    if (request.method === 'POST' && request.headers['x-amz-target'] !== undefined)
+    if (request.method === 'POST' && request.url.split('?', 1)[0] === '/') {
       request.awsProtocol = 'json';
+    }
+    done();
+  });
+
+  // CORS comes before every refusal below, so that a browser sees the AWS error (a 503
+  // while shutting down or overloaded) rather than a bare network failure.
+  await app.register(cors, {
+    origin: options.corsAllowedOrigins.includes('*') ? '*' : options.corsAllowedOrigins,
+    methods: ['GET', 'POST', 'PATCH', 'PUT', 'DELETE', 'OPTIONS'],
+    allowedHeaders: CORS_ALLOWED_HEADERS,
+    exposedHeaders: CORS_EXPOSED_HEADERS,
+    maxAge: 86400,
+    strictPreflight: false,
+    optionsSuccessStatus: 200,
+  });
+
+  await app.register(underPressure, {
+    maxEventLoopDelay: options.maxEventLoopDelayMs ?? 1000,
+    retryAfter: 1,
+    pressureHandler: (request, reply) => {
+      sendError(request, reply, serviceUnavailable('The service is overloaded. Retry shortly.', 1));
+    },
+  });
+
+  app.addHook('onRequest', (_request, reply, done) => {
     if (closing) {
       reply.header('connection', 'close');
       const message = 'The service is shutting down. Retry against another replica or shortly.';
@@ -146,24 +172,6 @@ export async function buildApp(options: AppOptions): Promise<App> {
       return;
     }
     done();
-  });
-
-  await app.register(underPressure, {
-    maxEventLoopDelay: options.maxEventLoopDelayMs ?? 1000,
-    retryAfter: 1,
-    pressureHandler: (request, reply) => {
-      sendError(request, reply, serviceUnavailable('The service is overloaded. Retry shortly.', 1));
-    },
-  });
-
-  await app.register(cors, {
-    origin: options.corsAllowedOrigins.includes('*') ? '*' : options.corsAllowedOrigins,
-    methods: ['GET', 'POST', 'PATCH', 'PUT', 'DELETE', 'OPTIONS'],
-    allowedHeaders: CORS_ALLOWED_HEADERS,
-    exposedHeaders: CORS_EXPOSED_HEADERS,
-    maxAge: 86400,
-    strictPreflight: false,
-    optionsSuccessStatus: 200,
   });
 
   app.setErrorHandler((error, request, reply) =>
@@ -187,6 +195,23 @@ export async function buildApp(options: AppOptions): Promise<App> {
       closing = true;
     },
   };
+}
+
+/**
+ * The CORS headers of an answer given before any hook runs (a path the router refuses), so
+ * that a browser still sees the AWS error; the CORS plugin sets them on every other answer.
+ */
+function allowOrigin(allowed: string[], request: FastifyRequest, reply: FastifyReply): void {
+  const origin = request.headers.origin;
+  if (allowed.includes('*')) {
+    reply.header('access-control-allow-origin', '*');
+  } else if (origin !== undefined && allowed.includes(origin)) {
+    reply.header('access-control-allow-origin', origin);
+    reply.header('vary', 'Origin');
+  } else {
+    return;
+  }
+  reply.header('access-control-expose-headers', CORS_EXPOSED_HEADERS.join(', '));
 }
 
 function registerRest(

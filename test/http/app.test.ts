@@ -194,6 +194,23 @@ describe('wire protocol', () => {
     assert.match(String(response.json.message), /not valid JSON/);
   });
 
+  test('a path the router refuses is 400 in the AWS shape, with CORS for a browser', async () => {
+    const response = await rawRequest(`${t.url}/v1/clusters/%E0%A4%A/scram-secrets`, {
+      headers: { origin: 'http://app.example' },
+    });
+    assert.equal(response.status, 400);
+    assert.equal(response.headers.get('x-amzn-errortype'), 'BadRequestException');
+    assert.ok(response.headers.get('x-amzn-requestid'));
+    assert.equal(response.headers.get('access-control-allow-origin'), '*');
+  });
+
+  test('a JSON 1.1 call without X-Amz-Target is refused in the JSON 1.1 shape', async () => {
+    const response = await rawRequest(t.url, { method: 'POST', body: '{}' });
+    assert.equal(response.status, 400);
+    assert.equal(response.json.__type, 'UnknownOperationException');
+    assert.equal(response.headers.get('x-amzn-errortype'), 'UnknownOperationException');
+  });
+
   test('a path no operation serves is 404 NotFoundException with a request id', async () => {
     const response = await rawRequest(`${t.url}/v1/nothing-here`, {});
     assert.equal(response.status, 404);

@@ -108,9 +108,10 @@ test('SIGTERM under load: in-flight calls finish, newcomers get 503, nothing is 
 test('too many requests in flight get 503 with Retry-After, and serving goes on', async () => {
   const service = await serve({ SCRAM_SECRETS_MAX_IN_FLIGHT: '2' });
   const { url } = service;
+  let stalled: ReturnType<typeof httpRequest>[] = [];
   try {
     // Two requests whose bodies never finish stay in flight for as long as we like.
-    const stalled = [1, 2].map(() => {
+    stalled = [1, 2].map(() => {
       const request = httpRequest(url, {
         method: 'POST',
         headers: { 'content-type': 'application/x-amz-json-1.1', 'content-length': '100' },
@@ -132,6 +133,15 @@ test('too many requests in flight get 503 with Retry-After, and serving goes on'
     assert.equal(response?.statusCode, 503);
     assert.equal(response?.headers['x-amzn-errortype'], 'ServiceUnavailableException');
     assert.equal(response?.headers['retry-after'], '1');
+    const fromPage = await fetch(`${url}/v1/clusters`, {
+      headers: { origin: 'http://app.example' },
+    });
+    assert.equal(fromPage.status, 503);
+    assert.equal(
+      fromPage.headers.get('access-control-allow-origin'),
+      '*',
+      'a page in a browser is let see the 503, not a network failure',
+    );
 
     for (const request of stalled) request.destroy();
     await new Promise((resolve) => setTimeout(resolve, 300));
@@ -140,6 +150,8 @@ test('too many requests in flight get 503 with Retry-After, and serving goes on'
     );
     assert.ok(created.ARN, 'once the stalled requests are gone, calls are served again');
   } finally {
+    // A stalled request left open would keep the service from stopping.
+    for (const request of stalled) request.destroy();
     await service.stop();
   }
 });
