@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 
 import { badRequest, jsonError, type ServiceError } from '../domain/errors.js';
 
@@ -29,3 +29,20 @@ function describe(error: z.ZodError, make: (message: string) => ServiceError): S
   const where = issue.path.length > 0 ? issue.path.join('.') : 'the request body';
   return make(`Invalid value for ${where}: ${issue.message}.`);
 }
+
+/**
+ * A map of tag keys (1 to 128 characters) to values (at most 256). Any key is kept,
+ * `__proto__` included: the body's own object is passed on as it was parsed, since a map
+ * rebuilt key by key would turn that key into a prototype and lose the tag.
+ */
+export const tagMap = z.custom<Record<string, string>>(
+  (value) =>
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    Object.entries(value).every(
+      ([key, text]) =>
+        key.length >= 1 && key.length <= 128 && typeof text === 'string' && text.length <= 256,
+    ),
+  { message: 'tags must map tag keys (1 to 128 characters) to string values (at most 256)' },
+);

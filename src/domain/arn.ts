@@ -61,9 +61,10 @@ export function clusterArn(scope: Scope, clusterName: string): string {
   return `${prefix('kafka', scope)}:cluster/${clusterName}/${suffix}`;
 }
 
-export function clusterOperationArn(scope: Scope, clusterName: string): string {
-  const operation = `${clusterName}/${randomUUID()}/${randomUUID()}`;
-  return `${prefix('kafka', scope)}:cluster-operation/${operation}`;
+/** An operation on a cluster, named as MSK names it: after the cluster's name and id. */
+export function clusterOperationArn(clusterArn: string): string {
+  const [prefix, resource] = clusterArn.split(':cluster/', 2);
+  return `${prefix}:cluster-operation/${resource}/${randomUUID()}`;
 }
 
 const SUFFIX_ALPHABET = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';

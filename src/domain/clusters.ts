@@ -240,7 +240,7 @@ export class ClusterService {
         .execute();
       return {
         cluster: await this.findCluster(scope, arn, trx),
-        operationArn: clusterOperationArn(scope, cluster.name),
+        operationArn: clusterOperationArn(cluster.arn),
       };
     });
     this.dataPlane.changed({ kind: 'cluster', clusterArn: result.cluster.arn });
@@ -277,13 +277,13 @@ function clusterQueries(db: Kysely<Database>) {
   };
 }
 
-/** A malformed cluster ARN is 400 on `clusterArn`, before any lookup. */
-export function requireClusterArn(arn: string): void {
+/** A malformed cluster ARN is 400 on the parameter that carried it, before any lookup. */
+export function requireClusterArn(arn: string, parameter = 'clusterArn'): void {
   if (isClusterArn(arn)) return;
   throw badRequest(
     `${arn} is not a valid cluster ARN. Use the clusterArn that CreateCluster or ` +
       'ListClusters returned.',
-    'clusterArn',
+    parameter,
   );
 }
 

@@ -35,6 +35,8 @@ import {
   startTestServer,
   type TestServer,
 } from '../support/server.js';
+import { rawRequest } from '../support/raw.js';
+import { signedHeaders } from '../support/signing.js';
 
 let server: TestServer;
 let kafka: KafkaClient;
@@ -411,9 +413,13 @@ describe('GetBootstrapBrokers and UpdateSecurity', () => {
       }),
     );
     assert.equal(off.ClusterArn, arn);
+    // As on MSK, the operation is named after the cluster's name and id.
+    const [, clusterId] = arn.split(':cluster/');
     assert.match(
       off.ClusterOperationArn!,
-      /^arn:aws:kafka:us-east-1:111122223333:cluster-operation\//,
+      new RegExp(
+        `^arn:aws:kafka:us-east-1:111122223333:cluster-operation/${clusterId}/[0-9a-f-]{36}$`,
+      ),
     );
     const versionAfterOff = await currentVersion(arn);
     assert.notEqual(versionAfterOff, versionBefore);
@@ -513,6 +519,42 @@ describe('tags', () => {
 
     const described = await kafka.send(new DescribeClusterCommand({ ClusterArn: arn }));
     assert.deepEqual(described.ClusterInfo?.Tags ?? {}, {});
+  });
+
+  test('tag keys named like object properties are kept like any other', async () => {
+    const { arn } = await createCluster(kafka);
+    const path = `/v1/tags/${encodeURIComponent(arn)}`;
+    const init = {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"tags": {"__proto__": "p", "constructor": "c", "toString": "t"}}',
+    };
+    const tagged = await rawRequest(`${server.url}${path}`, {
+      ...init,
+      headers: await signedHeaders(`${server.url}${path}`, init),
+    });
+    assert.equal(tagged.status, 204, tagged.text);
+
+    const listed = await rawRequest(`${server.url}${path}`, {
+      headers: await signedHeaders(`${server.url}${path}`, {}),
+    });
+    assert.equal(listed.status, 200, listed.text);
+    assert.deepEqual(Object.entries(listed.json.tags as object).sort(), [
+      ['__proto__', 'p'],
+      ['constructor', 'c'],
+      ['toString', 't'],
+    ]);
+  });
+
+  test('a malformed resource ARN is 400 naming resourceArn', async () => {
+    await assert.rejects(
+      kafka.send(new ListTagsForResourceCommand({ ResourceArn: 'arn:aws:kafka:nope' })),
+      (error: BadRequestException & { InvalidParameter?: string }) => {
+        assert.equal(error.name, 'BadRequestException');
+        assert.equal(error.InvalidParameter, 'resourceArn');
+        return true;
+      },
+    );
   });
 });
 

@@ -1,13 +1,13 @@
 import { z } from 'zod';
 
 import type { RestCall, RestOperation, Services } from '../types.js';
-import { parseRestInput } from '../validation.js';
+import { parseRestInput, tagMap } from '../validation.js';
 import { readMaxResults, readNextToken } from './scram-secrets.js';
 import type { Cluster, ClusterDefinition } from '../../domain/clusters.js';
 import { badRequest } from '../../domain/errors.js';
 
 const record = z.record(z.string(), z.unknown());
-const tags = z.record(z.string(), z.string()).optional();
+const tags = tagMap.optional();
 const clientAuthentication = z
   .object({
     sasl: z
