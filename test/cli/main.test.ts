@@ -33,10 +33,12 @@ async function serveOnce(dataDir: string, readyText: string): Promise<string> {
   return service.output();
 }
 
-test('a first start makes a 0600 key pair in the data dir and prints the CLI setup', async () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'scram-cli-'));
+test('a first start makes a 0600 key pair in a 0700 data dir and prints the CLI setup', async () => {
+  const parent = mkdtempSync(join(tmpdir(), 'scram-cli-'));
+  const dataDir = join(parent, 'data');
   try {
     const first = await serveOnce(dataDir, 'AWS_ENDPOINT_URL');
+    assert.equal(statSync(dataDir).mode & 0o777, 0o700);
     const credentialsFile = join(dataDir, 'credentials.json');
     const stored = JSON.parse(readFileSync(credentialsFile, 'utf8')) as Record<string, string>;
     assert.equal(statSync(credentialsFile).mode & 0o777, 0o600);
@@ -49,6 +51,6 @@ test('a first start makes a 0600 key pair in the data dir and prints the CLI set
     assert.ok(second.includes(`Using access key ${stored.accessKeyId}`), 'the same key, restarted');
     assert.ok(!second.includes(stored.secretAccessKey!), 'the secret is printed only when made');
   } finally {
-    rmSync(dataDir, { recursive: true, force: true });
+    rmSync(parent, { recursive: true, force: true });
   }
 });
