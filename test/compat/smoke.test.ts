@@ -17,7 +17,7 @@ before(async () => {
 });
 after(async () => t.stop());
 
-test('smoke', async () => {
+test('smoke: associate one secret, refuse one that does not exist, list', async () => {
   const key = await t.kms().send(new CreateKeyCommand({}));
   const secret = await t.secretsManager().send(
     new CreateSecretCommand({
@@ -46,10 +46,13 @@ test('smoke', async () => {
       ],
     }),
   );
-  console.log(result);
+  assert.deepEqual(
+    (result.UnprocessedScramSecrets ?? []).map((refusal) => refusal.ErrorCode),
+    ['InvalidSecretArn'],
+    'the secret that does not exist is refused, and only it',
+  );
   const listed = await t
     .kafka()
     .send(new ListScramSecretsCommand({ ClusterArn: cluster.ClusterArn }));
-  console.log(listed);
   assert.deepEqual(listed.SecretArnList, [secret.ARN]);
 });
