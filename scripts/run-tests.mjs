@@ -14,15 +14,21 @@ function findTests(directory) {
 }
 
 const filters = process.argv.slice(2);
-// SCRAM_SECRETS_TEST_EXCLUDE leaves out the files whose path contains it, and says so.
-const exclude = process.env.SCRAM_SECRETS_TEST_EXCLUDE;
+// SCRAM_SECRETS_TEST_EXCLUDE, a comma-separated list, leaves out the files whose path contains
+// any of its parts, and says which.
+const excludes = (process.env.SCRAM_SECRETS_TEST_EXCLUDE ?? '')
+  .split(',')
+  .map((part) => part.trim())
+  .filter((part) => part !== '');
 const found = findTests('dist/test')
   .filter((file) => filters.length === 0 || filters.some((filter) => file.includes(filter)))
   .sort();
-const files = found.filter((file) => !exclude || !file.includes(exclude));
+const excluded = (file) => excludes.some((part) => file.includes(part));
+const files = found.filter((file) => !excluded(file));
 if (files.length < found.length) {
-  const leftOut = found.length - files.length;
-  console.log(`Left out (SCRAM_SECRETS_TEST_EXCLUDE=${exclude}): ${leftOut} files`);
+  const leftOut = found.filter(excluded);
+  console.log(`Left out (SCRAM_SECRETS_TEST_EXCLUDE): ${leftOut.length} files`);
+  for (const file of leftOut) console.log(`  ${file}`);
 }
 if (files.length === 0) {
   console.error('No test files found under dist/test; did the build run?');

@@ -37,7 +37,8 @@ Environment:
                                            seconds between Kafka reconcile passes (30)
   SCRAM_SECRETS_KAFKA_SCRAM_ITERATIONS     SCRAM iterations of the users written (4096)
   SCRAM_SECRETS_KAFKA_FULL_RESYNC_SECONDS  how often every Kafka user is rewritten (3600)
-  SCRAM_SECRETS_KAFKA_LEASE_SECONDS        how long a replica's claim on a cluster lasts (30)
+  SCRAM_SECRETS_KAFKA_LEASE_SECONDS        how long a replica's claim on a cluster lasts
+                                           (twice the reconcile interval)
   SCRAM_SECRETS_CONFIG                     a JSON file with the same settings, and the Kafka
                                            clusters to register (kafkaClusters)
 `;

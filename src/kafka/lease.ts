@@ -1,3 +1,5 @@
+import { sql } from 'kysely';
+
 import { isUniqueViolation } from '../store/errors.js';
 import type { Store } from '../store/store.js';
 
@@ -5,6 +7,8 @@ import type { Store } from '../store/store.js';
  * Which replica reconciles a cluster: the one holding its lease row, until it lapses. Taking
  * it is one conditional write that the database serializes, so two replicas never both hold
  * it; a replica that dies loses it after `ttlMs`, and one that stops gives it back at once.
+ * Expiry is reckoned by the database's clock, in the statement itself: replicas whose own
+ * clocks disagree still agree on when a lease has lapsed.
  */
 export class ClusterLease {
   constructor(
@@ -16,10 +20,11 @@ export class ClusterLease {
 
   /** Takes or renews the lease; false while another replica holds it. */
   async acquire(): Promise<boolean> {
-    const now = Date.now();
-    const renewed = await this.store.db
+    const { db, now } = this.store;
+    const expiresAt = sql<number>`${now} + ${this.ttlMs}`;
+    const renewed = await db
       .updateTable('kafka_cluster_sync')
-      .set({ lease_holder: this.holder, lease_expires_at: now + this.ttlMs })
+      .set({ lease_holder: this.holder, lease_expires_at: expiresAt })
       .where('cluster_arn', '=', this.clusterArn)
       .where((eb) =>
         eb.or([
@@ -31,12 +36,12 @@ export class ClusterLease {
       .executeTakeFirst();
     if (Number(renewed.numUpdatedRows) > 0) return true;
     try {
-      await this.store.db
+      await db
         .insertInto('kafka_cluster_sync')
         .values({
           cluster_arn: this.clusterArn,
           lease_holder: this.holder,
-          lease_expires_at: now + this.ttlMs,
+          lease_expires_at: expiresAt,
           last_attempt_at: null,
           last_success_at: null,
           last_full_resync_at: null,

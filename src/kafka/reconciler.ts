@@ -64,6 +64,14 @@ interface Write {
 
 const STATUS_CHUNK = 500;
 
+/** The lease lapsed during a pass and another replica holds it now. */
+class LeaseLostError extends Error {
+  constructor() {
+    super('the cluster lease was lost to another replica');
+    this.name = 'LeaseLostError';
+  }
+}
+
 /**
  * Keeps one cluster's SCRAM users in step with the store: desired state is the associations
  * and their secrets' current values, actual state is what DescribeUserScramCredentials
@@ -155,6 +163,14 @@ export class ClusterReconciler {
       return settings.intervalMs;
     } catch (error) {
       this.healthy = false;
+      if (error instanceof LeaseLostError) {
+        // Not a fault to retry: the new holder reconciles from here, from the brokers' state.
+        logger.warn(
+          { event: 'kafka.lease.lost', clusterArn: this.clusterArn },
+          'another replica took the cluster over during a pass; stopped writing',
+        );
+        return settings.intervalMs;
+      }
       this.failures += 1;
       const brokers = error instanceof BrokerUnavailableError;
       const source = error instanceof SourceUnavailableError;
@@ -367,7 +383,7 @@ export class ClusterReconciler {
     const failures = new Map<string, AlterFailure>();
     if (deletions.length === 0 && upsertions.length === 0) return failures;
     // The lease may have lapsed during a long pass; never write once another replica may.
-    if (!(await this.parts.lease.acquire())) throw new Error('the cluster lease was lost');
+    await this.holdLease();
     this.parts.logger.info(
       {
         event: 'kafka.users.altering',
@@ -381,7 +397,10 @@ export class ClusterReconciler {
       ...upsertions.map((user) => ({ kind: 'upsert' as const, ...user })),
       ...deletions.map((deletion) => ({ kind: 'delete' as const, ...deletion })),
     ];
-    for (const round of requestRounds(changes, this.parts.settings.requestSize)) {
+    const rounds = requestRounds(changes, this.parts.settings.requestSize);
+    for (const [index, round] of rounds.entries()) {
+      // Renewed between rounds too: a replica taken over in the middle stops at the next one.
+      if (index > 0) await this.holdLease();
       const result = await this.parts.admin.alterUsers(
         round.flatMap((change) =>
           change.kind === 'delete' ? [{ name: change.name, mechanism: change.mechanism }] : [],
@@ -391,6 +410,11 @@ export class ClusterReconciler {
       for (const [name, failure] of result) failures.set(name, failure);
     }
     return failures;
+  }
+
+  /** Renews the lease, or ends the pass when another replica took it over. */
+  private async holdLease(): Promise<void> {
+    if (!(await this.parts.lease.acquire())) throw new LeaseLostError();
   }
 
   private async recordPass(outcome: {

@@ -1,4 +1,4 @@
-import { Kysely, Migrator, PostgresDialect, type Transaction } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, sql, type Transaction } from 'kysely';
 import pg from 'pg';
 
 import { migrationProvider } from './migrations.js';
@@ -45,6 +45,8 @@ export async function openPostgresStore(
   return {
     dialect: 'postgres',
     db,
+    // The start of the current statement: one instant however often a statement reads it.
+    now: sql<number>`(extract(epoch from statement_timestamp()) * 1000)::bigint`,
     async transaction<T>(work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
       for (let attempt = 1; ; attempt += 1) {
         try {

@@ -6,6 +6,7 @@ import {
   Kysely,
   Migrator,
   SqliteDialect,
+  sql,
   type SqliteDatabase as KyselySqliteDatabase,
   type SqliteStatement,
   type Transaction,
@@ -44,6 +45,8 @@ export async function openSqliteStore(
   return {
     dialect: 'sqlite',
     db,
+    // SQLite reads the clock once per statement; a Julian day number, made epoch milliseconds.
+    now: sql<number>`cast(round((julianday('now') - 2440587.5) * 86400000) as integer)`,
     transaction<T>(work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
       return db.transaction().execute(work);
     },

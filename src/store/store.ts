@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from 'kysely';
+import type { Kysely, RawBuilder, Transaction } from 'kysely';
 
 import type { Database } from './schema.js';
 
@@ -14,6 +14,11 @@ export type Executor = Kysely<Database> | Transaction<Database>;
 export interface Store {
   readonly dialect: StoreDialect;
   readonly db: Kysely<Database>;
+  /**
+   * The database server's time, in epoch milliseconds, as an SQL expression: one clock for
+   * every replica, where each process's own may be off by any amount.
+   */
+  readonly now: RawBuilder<number>;
   transaction<T>(work: (trx: Transaction<Database>) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }

@@ -15,6 +15,8 @@ test('--help and --version', () => {
   assert.equal(help.status, 0);
   assert.match(help.stdout, /scram-secrets serve/);
   assert.match(help.stdout, /SCRAM_SECRETS_DATA_DIR/);
+  // The lease's default follows the reconcile interval (src/config/config.ts).
+  assert.match(help.stdout, /LEASE_SECONDS .*\n +\(twice the reconcile interval\)/);
   const version = spawnSync(process.execPath, [MAIN, '--version'], { encoding: 'utf8' });
   assert.equal(version.status, 0);
   assert.equal(version.stdout.trim(), packageVersion);

@@ -1,5 +1,4 @@
 import { execFile } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -15,7 +14,14 @@ import {
   stringSerializers,
 } from '@platformatic/kafka';
 
+import {
+  createDatabase,
+  testDatabase as testDatabaseOn,
+  type TestDatabaseHandle,
+} from '../support/database.js';
 import { kafkaRequest } from '../support/fixtures.js';
+
+export { createDatabase, type TestDatabaseHandle };
 
 const run = promisify(execFile);
 
@@ -328,33 +334,5 @@ export async function brokerUsers(broker: TestBroker): Promise<Set<string>> {
  * started as a separate process, as the in-process test servers get.
  */
 export async function testDatabase(): Promise<TestDatabaseHandle | undefined> {
-  const serverUrl = process.env.SCRAM_SECRETS_TEST_DATABASE_URL;
-  return serverUrl ? createDatabase(serverUrl, 'scram_kafka') : undefined;
-}
-
-export interface TestDatabaseHandle {
-  url: string;
-  drop(): Promise<void>;
-}
-
-/** A new database, named from the prefix and a random part, on a PostgreSQL server. */
-export async function createDatabase(
-  serverUrl: string,
-  prefix: string,
-): Promise<TestDatabaseHandle> {
-  const { default: pg } = await import('pg');
-  const name = `${prefix}_${randomUUID().replaceAll('-', '')}`;
-  const query = async (text: string): Promise<void> => {
-    const client = new pg.Client({ connectionString: serverUrl });
-    await client.connect();
-    try {
-      await client.query(text);
-    } finally {
-      await client.end();
-    }
-  };
-  await query(`CREATE DATABASE ${name}`);
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  return { url: url.toString(), drop: () => query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+  return testDatabaseOn('scram_kafka');
 }

@@ -3,6 +3,7 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { after, before, describe, test } from 'node:test';
 
 import {
@@ -53,6 +54,26 @@ const INTERVAL_SECONDS = 1;
 const TAKEOVER_BOUND_MS = 5 * (LEASE_SECONDS + INTERVAL_SECONDS) * 1000;
 /** A user made with Kafka's own tools, which the replicas must leave alone. */
 const HAND_MADE = { username: 'made-by-hand', password: 'kept-by-an-operator' };
+/**
+ * The per-secret refusals the storm provokes (README, the errorCode table): places taken at
+ * the limit, usernames taken by a twin, and disassociating a secret that is not associated.
+ */
+const EXPECTED_REFUSALS = new Set([
+  'associate ClusterSecretLimitExceeded',
+  'associate DuplicateUsername',
+  'disassociate InvalidSecretArn',
+]);
+/** How a call to a replica that was just killed may fail: it can no longer be reached. */
+const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE']);
+
+/** A failed call's kind: its HTTP status when it got an answer, else the socket's error. */
+function failureOf(error: unknown): string {
+  const failure = error as { $metadata?: { httpStatusCode?: number }; code?: string };
+  const status = failure.$metadata?.httpStatusCode;
+  if (status === 503) return 'HTTP 503';
+  if (status !== undefined) return `HTTP ${status} ${(error as Error).name}`;
+  return failure.code ?? (error as Error)?.name ?? String(error);
+}
 
 interface Replica {
   child: ChildProcess;
@@ -226,13 +247,23 @@ describe('three replicas on one PostgreSQL', { skip: serverUrl ? false : needsPo
     let stop = false;
     let calls = 0;
     const refusals = new Map<string, number>();
+    const outcomes = new Map<string, number>();
+    const unexpected: string[] = [];
+    const bump = (counts: Map<string, number>, key: string): void => {
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    };
+    // Set just before the SIGKILL: only then may calls to that replica fail to connect.
+    let killed = -1;
+    let killedAt = Infinity;
     const pick = (count: number): number => Math.floor(Math.random() * count);
     const worker = async (): Promise<void> => {
       while (!stop) {
-        const replica = replicas[pick(3)]!;
+        const target = pick(3);
+        const replica = replicas[target]!;
         const batch = Array.from({ length: 1 + pick(10) }, () => all[pick(all.length)]!.arn);
+        const operation = pick(13) === 0 ? 'disassociate' : 'associate';
         const command =
-          pick(13) === 0
+          operation === 'disassociate'
             ? new BatchDisassociateScramSecretCommand({
                 ClusterArn: clusterArn,
                 SecretArnList: batch.slice(0, 1),
@@ -244,23 +275,50 @@ describe('three replicas on one PostgreSQL', { skip: serverUrl ? false : needsPo
         try {
           const result = await replica.kafka.send(command as BatchAssociateScramSecretCommand);
           calls += 1;
+          bump(outcomes, 'answered');
           for (const refused of result.UnprocessedScramSecrets ?? []) {
-            refusals.set(refused.ErrorCode!, (refusals.get(refused.ErrorCode!) ?? 0) + 1);
+            const refusal = `${operation} ${refused.ErrorCode}`;
+            bump(refusals, refused.ErrorCode!);
+            if (!EXPECTED_REFUSALS.has(refusal)) unexpected.push(`refused: ${refusal}`);
           }
-        } catch {
-          // The killed replica refuses connections; the others may shed load. Neither may
-          // leave anything behind, which the checks below prove.
+        } catch (error) {
+          const outcome = failureOf(error);
+          bump(outcomes, outcome);
+          if (outcome === 'HTTP 503') continue;
+          const atTheKill = target === killed && performance.now() >= killedAt;
+          if (atTheKill && CONNECTION_ERRORS.has(outcome)) continue;
+          unexpected.push(`replica ${target} (killed: ${killed}) ${operation}: ${outcome}`);
         }
       }
     };
+    // The limit must hold at every instant, not only once the storm is over.
+    const samples: number[] = [];
+    const sampler = async (): Promise<void> => {
+      const client = new pg.Client({ connectionString: databaseUrl });
+      await client.connect();
+      try {
+        while (!stop) {
+          const row = await client.query<{ count: string }>(
+            'select count(*) as count from scram_associations where cluster_arn = $1',
+            [clusterArn],
+          );
+          samples.push(Number(row.rows[0]!.count));
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      } finally {
+        await client.end();
+      }
+    };
     const workers = Array.from({ length: 24 }, () => worker());
+    const sampling = sampler();
     await new Promise((resolve) => setTimeout(resolve, 2500));
     // The replica that reconciles the cluster dies, so that another must take its lease over.
     let killedPid: number | undefined;
     const holds = async () => (killedPid = await leaseHolderPid(clusterArn)) !== undefined;
     await waitFor('a replica holds the lease', holds, 30_000);
-    const killed = replicas.findIndex((replica) => replica.child.pid === killedPid);
+    killed = replicas.findIndex((replica) => replica.child.pid === killedPid);
     assert.ok(killed >= 0, `the lease holder ${killedPid} is one of the replicas`);
+    killedAt = performance.now();
     replicas[killed]!.child.kill('SIGKILL');
     const takenOver = async (): Promise<boolean> => {
       const holder = await leaseHolderPid(clusterArn);
@@ -270,8 +328,15 @@ describe('three replicas on one PostgreSQL', { skip: serverUrl ? false : needsPo
     const takeover = waitFor('a survivor takes the lease over', takenOver, TAKEOVER_BOUND_MS);
     await new Promise((resolve) => setTimeout(resolve, 2500));
     stop = true;
-    await Promise.all(workers);
+    await Promise.all([...workers, sampling]);
     await takeover;
+    const tally = JSON.stringify({ outcomes: [...outcomes], refusals: [...refusals] });
+    const firsts = unexpected.slice(0, 10).join('; ');
+    assert.equal(unexpected.length, 0, `nothing else went wrong, but: ${firsts} (${tally})`);
+    assert.ok(samples.length > 20, `the association count was sampled ${samples.length} times`);
+    const most = Math.max(...samples);
+    assert.ok(most <= 1000, `the limit held at every sample: at most ${most}`);
+    assert.ok(most >= 995, `the storm came up to the limit: at most ${most}`);
     assert.ok(calls > 100, `the storm made ${calls} calls`);
     assert.ok(refusals.get('ClusterSecretLimitExceeded')! > 0, 'the storm fought at the limit');
     assert.ok(refusals.get('DuplicateUsername')! > 0, 'the storm raced usernames');

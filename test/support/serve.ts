@@ -1,7 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
+
+import { testDatabase, type TestDatabaseHandle } from './database.js';
 
 /** The built command line: tests run from dist/test, after `npm run build`. */
 export const MAIN = join(
@@ -35,6 +38,31 @@ export interface ServeOptions {
   startTimeoutMs?: number;
 }
 
+/**
+ * With SCRAM_SECRETS_TEST_DATABASE_URL set, a PostgreSQL database per data dir, as the SQLite
+ * file lives in it: a restart on the same data dir finds what the last start stored.
+ */
+const databases = new Map<string, Promise<TestDatabaseHandle | undefined>>();
+const running = new Set<ServeProcess>();
+
+// Registered when a test file imports this module, so on its root: after every test of the
+// file. A process a test left running is stopped first, so that no database is dropped under
+// a live service.
+after(async () => {
+  await Promise.all([...running].map((service) => service.stop('SIGKILL')));
+  const handles = await Promise.all(databases.values());
+  await Promise.all(handles.map((handle) => handle?.drop()));
+});
+
+/** The database for a start with these settings, unless they name one themselves. */
+async function databaseFor(env: NodeJS.ProcessEnv): Promise<Record<string, string>> {
+  if (env.SCRAM_SECRETS_DATABASE_URL !== undefined) return {};
+  const dataDir = env.SCRAM_SECRETS_DATA_DIR ?? `no data dir ${databases.size}`;
+  if (!databases.has(dataDir)) databases.set(dataDir, testDatabase('scram_serve'));
+  const database = await databases.get(dataDir);
+  return database ? { SCRAM_SECRETS_DATABASE_URL: database.url } : {};
+}
+
 /** Starts `serve` and resolves once it listens (and has printed `readyText`, when given). */
 export async function startServe(options: ServeOptions = {}): Promise<ServeProcess> {
   const child = spawn(process.execPath, [MAIN, 'serve'], {
@@ -42,6 +70,7 @@ export async function startServe(options: ServeOptions = {}): Promise<ServeProce
       ...process.env,
       SCRAM_SECRETS_HOST: '127.0.0.1',
       SCRAM_SECRETS_PORT: '0',
+      ...(await databaseFor({ ...process.env, ...options.env })),
       ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -89,7 +118,7 @@ export async function startServe(options: ServeOptions = {}): Promise<ServeProce
     }),
   ]).finally(() => clearTimeout(timer));
 
-  return {
+  const service: ServeProcess = {
     child,
     url,
     output: () => output,
@@ -100,6 +129,9 @@ export async function startServe(options: ServeOptions = {}): Promise<ServeProce
       return exited;
     },
   };
+  running.add(service);
+  void exited.then(() => running.delete(service));
+  return service;
 }
 
 function logFields(line: string): Record<string, unknown> | undefined {

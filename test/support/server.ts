@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,10 +5,10 @@ import { join } from 'node:path';
 import { KafkaClient } from '@aws-sdk/client-kafka';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import pg from 'pg';
 
 import { loadConfig, type Config } from '../../src/config/config.js';
 import { startServer, type RunningServer } from '../../src/server.js';
+import { testDatabase } from './database.js';
 
 export const ACCOUNT_ID = '111122223333';
 export const OTHER_ACCOUNT_ID = '444455556666';
@@ -41,43 +40,13 @@ export interface ClientOptions {
 }
 
 /**
- * With SCRAM_SECRETS_TEST_DATABASE_URL set (a PostgreSQL server's URL), every test server gets
- * a database of its own there, so that the whole suite runs against PostgreSQL too.
- */
-async function createTestDatabase(): Promise<{ url: string; drop(): Promise<void> } | undefined> {
-  const serverUrl = process.env.SCRAM_SECRETS_TEST_DATABASE_URL;
-  if (!serverUrl) return undefined;
-  const name = `scram_test_${randomUUID().replaceAll('-', '')}`;
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const dropper = new pg.Client({ connectionString: serverUrl });
-      await dropper.connect();
-      try {
-        await dropper.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      } finally {
-        await dropper.end();
-      }
-    },
-  };
-}
-
-/**
  * Starts the real service on a free loopback port with its own data dir and two accounts'
  * keys; clients are the real AWS SDK v3 clients pointed at it.
  */
 export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'scram-secrets-test-'));
-  const database = await createTestDatabase();
+  // With SCRAM_SECRETS_TEST_DATABASE_URL set, each test server gets a database of its own.
+  const database = await testDatabase('scram_test');
   const config = loadConfig({
     ...(database ? { SCRAM_SECRETS_DATABASE_URL: database.url } : {}),
     SCRAM_SECRETS_PORT: '0',
