@@ -38,6 +38,8 @@ Environment:
   SCRAM_SECRETS_KAFKA_SCRAM_ITERATIONS     SCRAM iterations of the users written (4096)
   SCRAM_SECRETS_KAFKA_FULL_RESYNC_SECONDS  how often every Kafka user is rewritten (3600)
   SCRAM_SECRETS_KAFKA_LEASE_SECONDS        how long a replica's claim on a cluster lasts (30)
+  SCRAM_SECRETS_SECRET_SOURCES             JSON list of secret sources per account and region
+                                           (builtin, or aws: AWS Secrets Manager and KMS)
   SCRAM_SECRETS_CONFIG                     a JSON file with the same settings, and the Kafka
                                            clusters to register (kafkaClusters)
 `;
