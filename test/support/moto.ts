@@ -33,7 +33,7 @@ export interface SourceOptions {
 }
 
 /** Dummy keys: the service reads them through the AWS SDK's default provider chain. */
-const MOTO_ACCESS_KEY_ID = 'AKIAMOTOTESTKEY00001';
+export const MOTO_ACCESS_KEY_ID = 'AKIAMOTOTESTKEY00001';
 const MOTO_SECRET_ACCESS_KEY = 'moto-test-secret-access-key';
 
 export function motoExecutable(): string {
