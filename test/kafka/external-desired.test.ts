@@ -4,7 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 
 import { BatchAssociateScramSecretCommand } from '@aws-sdk/client-kafka';
-import { PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { DisableKeyCommand } from '@aws-sdk/client-kms';
+import { DeleteSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { pino } from 'pino';
 
 import { parseArn } from '../../src/domain/arn.js';
@@ -22,8 +23,8 @@ import { startTestServer, type TestServer } from '../support/server.js';
 
 /**
  * The desired state of a cluster whose secrets are in moto's server, read through a recording
- * proxy: how many calls each poll interval costs (the README's formula), and what a poll that
- * the source throttles or denies does. No broker is needed: `load` is called as the reconciler
+ * proxy: how many calls each poll interval costs (the README's formula), what a poll that
+ * the source throttles or denies does, and which changes in the source revoke a user. No broker is needed: `load` is called as the reconciler
  * would call it, pass after pass.
  */
 const POLL_INTERVAL_SECONDS = 1;
@@ -191,6 +192,38 @@ test('a denied BatchGetSecretValue keeps the last good value until the next poll
   const user = healed.state.wanted.find((wanted) => wanted.secretArn === rotated.arn)!;
   assert.notEqual(user.versionId, versionOf(before, rotated.arn));
   assert.deepEqual(await desired.read(parseArn(clusterArn)!, user), { ok: true, password });
+});
+
+test('a secret scheduled for deletion, or under a disabled key, is refused at the next poll', async () => {
+  const keyId = await createKey(moto.kms());
+  const locked = await createMskSecret(moto.secretsManager(), { kmsKeyId: keyId });
+  const other = await createKey(moto.kms());
+  const scheduled = await createMskSecret(moto.secretsManager(), { kmsKeyId: other });
+  const answer = await t.kafka().send(
+    new BatchAssociateScramSecretCommand({
+      ClusterArn: clusterArn,
+      SecretArnList: [locked.arn, scheduled.arn],
+    }),
+  );
+  assert.deepEqual(answer.UnprocessedScramSecrets, []);
+  const fresh = await settled();
+  for (const secret of [locked, scheduled]) {
+    assert.ok(versionOf(fresh, secret.arn), `${secret.username} is wanted`);
+  }
+
+  await moto
+    .secretsManager()
+    .send(new DeleteSecretCommand({ SecretId: scheduled.arn, RecoveryWindowInDays: 7 }));
+  await moto.kms().send(new DisableKeyCommand({ KeyId: keyId }));
+  const { state } = await load();
+  const refused = new Map(state.refused.map((entry) => [entry.secretArn, entry.reason]));
+  assert.match(refused.get(scheduled.arn) ?? '', /scheduled for deletion.*RestoreSecret/);
+  assert.match(refused.get(locked.arn) ?? '', /KMS key .* is disabled/);
+  assert.equal(refused.size, 2);
+  for (const secret of [locked, scheduled]) {
+    assert.equal(versionOf(state, secret.arn), undefined, `${secret.username} is not wanted`);
+  }
+  assert.equal(state.wanted.length, SECRETS);
 });
 
 /** The state after a fresh poll with nothing failing, and the interval started anew. */

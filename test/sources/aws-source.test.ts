@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
 import { ListScramSecretsCommand } from '@aws-sdk/client-kafka';
+import { CreateKeyCommand } from '@aws-sdk/client-kms';
 import { GetResourcePolicyCommand } from '@aws-sdk/client-secrets-manager';
 
 import {
@@ -116,6 +117,23 @@ describe('an unreachable source', () => {
     assert.equal(after.status, 200, after.text);
     assert.deepEqual(after.json.unprocessedScramSecrets, []);
     assert.deepEqual((await listed(t, clusterArn)).sort(), again.map((s) => s.arn).sort());
+  });
+
+  test('a secret under an asymmetric (RSA) key is InvalidKmsKey, and says so', async () => {
+    const clusterArn = await createScramCluster(t.kafka());
+    const created = await moto
+      .kms()
+      .send(new CreateKeyCommand({ KeySpec: 'RSA_2048', KeyUsage: 'ENCRYPT_DECRYPT' }));
+    const rsaKey = created.KeyMetadata!.KeyId!;
+    const secret = await createMskSecret(moto.secretsManager(), { kmsKeyId: rsaKey });
+    const answer = await associateRaw(t, clusterArn, [secret.arn]);
+    assert.equal(answer.status, 200, answer.text);
+    const [refusal, ...rest] = answer.json.unprocessedScramSecrets as Array<Record<string, string>>;
+    assert.deepEqual(rest, []);
+    assert.equal(refusal?.secretArn, secret.arn);
+    assert.equal(refusal?.errorCode, 'InvalidKmsKey');
+    assert.match(refusal?.errorMessage ?? '', /not a symmetric encryption key.*symmetric customer/);
+    assert.equal(await countAssociations(t, clusterArn), 0);
   });
 
   test('association attaches the cluster read grant with PutResourcePolicy', async () => {
