@@ -295,6 +295,9 @@ export class ScramSecretService {
           await withThrottlingRetries(() => grantExternally(source, association.secretArn));
           return undefined;
         } catch (error) {
+          if (!(error instanceof SourceFailure || error instanceof SourceUnavailableError)) {
+            throw error;
+          }
           return { association, refusal: grantRefusal(association.secretArn, error) };
         }
       }),
@@ -581,7 +584,7 @@ function sourceRefusal(
 }
 
 /** Attaching the grant failed: the secret is refused, and its association undone. */
-function grantRefusal(secretArn: string, error: unknown): Refusal {
+function grantRefusal(secretArn: string, error: SourceFailure | SourceUnavailableError): Refusal {
   if (error instanceof SourceFailure) {
     return sourceRefusal(
       'InvalidSecretArn',
@@ -590,11 +593,10 @@ function grantRefusal(secretArn: string, error: unknown): Refusal {
       'secretsmanager:GetResourcePolicy and secretsmanager:PutResourcePolicy',
     );
   }
-  const reason = error instanceof SourceUnavailableError ? error.reason : 'an unexpected error';
   return new Refusal(
     'InvalidSecretArn',
     `Amazon MSK can't reach the secret source to let the cluster read the secret ${secretArn} ` +
-      `(${reason}), so it was not associated. Retry this secret.`,
+      `(${error.reason}), so it was not associated. Retry this secret.`,
   );
 }
 
