@@ -39,6 +39,8 @@ Environment:
   SCRAM_SECRETS_KAFKA_FULL_RESYNC_SECONDS  how often every Kafka user is rewritten (3600)
   SCRAM_SECRETS_KAFKA_LEASE_SECONDS        how long a replica's claim on a cluster lasts
                                            (twice the reconcile interval)
+  SCRAM_SECRETS_SECRET_SOURCES             JSON list of secret sources per account and region
+                                           (builtin, or aws: AWS Secrets Manager and KMS)
   SCRAM_SECRETS_CONFIG                     a JSON file with the same settings, and the Kafka
                                            clusters to register (kafkaClusters)
 `;

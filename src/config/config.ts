@@ -84,7 +84,9 @@ export type KafkaClusterSettings = z.infer<typeof kafkaClusterSchema>;
 /**
  * Where the secrets of one account and region are read: the built-in Secrets Manager and KMS
  * (the default for every account and region not listed), or AWS's own, or any endpoint that
- * speaks their APIs. Credentials for `aws` come from the AWS SDK's default provider chain.
+ * speaks their APIs. Credentials for `aws` come from the AWS SDK's default provider chain,
+ * or from a named profile of the shared config and credentials files, one per source, so that
+ * sources of different AWS accounts each sign as their own account.
  */
 const secretSourceSchema = z
   .strictObject({
@@ -96,13 +98,20 @@ const secretSourceSchema = z
       .regex(/^https?:\/\/[^\s/]+(\/\S*)?$/, 'an endpoint is an http:// or https:// URL')
       .optional(),
     sourceRegion: z.string().regex(REGION_NAME, 'a region such as us-east-1').optional(),
+    profile: z
+      .string()
+      .regex(/^[\w.+=,@-]{1,128}$/, 'a profile name of the shared config and credentials files')
+      .optional(),
     attachResourcePolicy: z.boolean().default(true),
     pollIntervalSeconds: z.coerce.number().min(1).max(86400).default(60),
   })
   .refine(
     (source) =>
-      source.type === 'aws' || (source.endpoint === undefined && source.sourceRegion === undefined),
-    'endpoint and sourceRegion are for type aws',
+      source.type === 'aws' ||
+      (source.endpoint === undefined &&
+        source.sourceRegion === undefined &&
+        source.profile === undefined),
+    'endpoint, sourceRegion and profile are for type aws',
   );
 
 export type SecretSourceConfig = z.infer<typeof secretSourceSchema>;

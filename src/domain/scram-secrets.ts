@@ -1,3 +1,5 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
 import { sql, type Kysely } from 'kysely';
 
 import { parseArn, type Scope } from './arn.js';
@@ -61,12 +63,19 @@ const SOURCE_RETRY_AFTER_SECONDS = 5;
 /** What an external source said about one secret, gathered before the batch's transaction. */
 type Judged = Map<string, string | Refusal>;
 
+/** A row the batch's transaction wrote; its time tells it from a later batch's row. */
+interface AddedAssociation {
+  secretArn: string;
+  createdAt: number;
+}
+
 /**
  * The Scram Secrets resource: which secrets are associated with which cluster, and the rules
  * MSK applies before it accepts one. A batch is decided and written in one transaction that
  * holds the cluster's lock, so concurrent batches never exceed the limit or duplicate a user.
- * With an external secret source, every secret is examined before that transaction, so that
- * no network call is made while the lock is held; an unreachable source writes nothing.
+ * With an external secret source, every secret is examined before that transaction and the
+ * cluster's read grant is attached after it, so that no network call is made while the lock
+ * is held, an unreachable source writes nothing, and only associated secrets get the grant.
  */
 export class ScramSecretService {
   /** Listing is the busiest call of all, so its queries are compiled once per page size. */
@@ -91,16 +100,17 @@ export class ScramSecretService {
     const judged = source
       ? await this.judgeExternally(context, source, clusterArn, secretArnList)
       : undefined;
-    const result = await this.store.transaction(async (trx) => {
+    const { result, added } = await this.store.transaction(async (trx) => {
       const cluster = await this.clusters.findCluster(context, clusterArn, trx);
       requireScramReady(cluster);
       await this.clusters.lockCluster(trx, cluster.arn);
 
       const unprocessed: UnprocessedScramSecret[] = [];
+      const added: AddedAssociation[] = [];
       let associatedCount = await this.countAssociations(cluster.arn, trx);
       for (const secretArn of unique(secretArnList)) {
         try {
-          const added = await this.associateOne(
+          const createdAt = await this.associateOne(
             context,
             cluster,
             secretArn,
@@ -108,14 +118,20 @@ export class ScramSecretService {
             trx,
             judged,
           );
-          if (added) associatedCount += 1;
+          if (createdAt === undefined) continue;
+          associatedCount += 1;
+          added.push({ secretArn, createdAt });
         } catch (error) {
           if (!(error instanceof Refusal)) throw error;
           unprocessed.push({ secretArn, errorCode: error.code, errorMessage: error.message });
         }
       }
-      return { clusterArn: cluster.arn, unprocessedScramSecrets: unprocessed };
+      return { result: { clusterArn: cluster.arn, unprocessedScramSecrets: unprocessed }, added };
     });
+    if (source?.settings.attachResourcePolicy && added.length > 0) {
+      const ungranted = await this.grantAfterCommit(source, result.clusterArn, added);
+      result.unprocessedScramSecrets.push(...ungranted);
+    }
     this.dataPlane.changed({ kind: 'associations', clusterArn: result.clusterArn });
     return result;
   }
@@ -205,8 +221,9 @@ export class ScramSecretService {
 
   /**
    * Examines every secret of the batch in an external source, in parallel (a batch holds at
-   * most 10), and attaches the cluster's read grant to those that pass. Refusals are kept for
-   * the transaction to report; an unreachable source fails the whole call, before any write.
+   * most 10), except those already associated with the cluster, which need no call at all.
+   * Refusals are kept for the transaction to report; an unreachable source fails the whole
+   * call, before any write. Nothing is written to the source here: see `grantAfterCommit`.
    */
   private async judgeExternally(
     context: RequestContext,
@@ -225,16 +242,15 @@ export class ScramSecretService {
         throw error;
       }
     });
+    const associated = await this.associatedAmong(cluster.arn, candidates);
+    const toExamine = candidates.filter((secretArn) => !associated.has(secretArn));
     try {
       const verdicts = await Promise.all(
-        candidates.map(async (secretArn): Promise<[string, string | Refusal]> => {
+        toExamine.map(async (secretArn): Promise<[string, string | Refusal]> => {
           try {
-            const username = await usernameOf(source, cluster, secretArn);
-            if (source.settings.attachResourcePolicy) await grantExternally(source, secretArn);
-            return [secretArn, username];
+            return [secretArn, await usernameOf(source, cluster, secretArn)];
           } catch (error) {
             if (error instanceof Refusal) return [secretArn, error];
-            if (error instanceof SourceFailure) return [secretArn, grantRefusal(secretArn, error)];
             throw error;
           }
         }),
@@ -250,7 +266,65 @@ export class ScramSecretService {
     }
   }
 
-  /** Returns true when a new association was written, false when it already existed. */
+  /** Which of the given secrets the cluster has already; they are judged no further. */
+  private async associatedAmong(clusterArn: string, secretArns: string[]): Promise<Set<string>> {
+    if (secretArns.length === 0) return new Set();
+    const rows = await this.store.db
+      .selectFrom('scram_associations')
+      .select('secret_arn')
+      .where('cluster_arn', '=', clusterArn)
+      .where('secret_arn', 'in', secretArns)
+      .execute();
+    return new Set(rows.map((row) => row.secret_arn));
+  }
+
+  /**
+   * Attaches the cluster's read grant to each secret the batch has just associated in an
+   * external source, retrying while the source throttles. A secret whose grant still cannot
+   * be attached is disassociated again, in a second transaction, and reported unprocessed:
+   * the answer never leaves a secret associated without the grant MSK would have given it.
+   */
+  private async grantAfterCommit(
+    source: AwsSecretSource,
+    clusterArn: string,
+    added: AddedAssociation[],
+  ): Promise<UnprocessedScramSecret[]> {
+    const outcomes = await Promise.all(
+      added.map(async (association) => {
+        try {
+          await withThrottlingRetries(() => grantExternally(source, association.secretArn));
+          return undefined;
+        } catch (error) {
+          if (!(error instanceof SourceFailure || error instanceof SourceUnavailableError)) {
+            throw error;
+          }
+          return { association, refusal: grantRefusal(association.secretArn, error) };
+        }
+      }),
+    );
+    const ungranted = outcomes.filter((outcome) => outcome !== undefined);
+    if (ungranted.length === 0) return [];
+
+    await this.store.transaction(async (trx) => {
+      await this.clusters.lockCluster(trx, clusterArn);
+      for (const { association } of ungranted) {
+        // Only the row this batch wrote: a later batch may have associated the secret anew.
+        await trx
+          .deleteFrom('scram_associations')
+          .where('cluster_arn', '=', clusterArn)
+          .where('secret_arn', '=', association.secretArn)
+          .where('created_at', '=', association.createdAt)
+          .execute();
+      }
+    });
+    return ungranted.map(({ association, refusal }) => ({
+      secretArn: association.secretArn,
+      errorCode: refusal.code,
+      errorMessage: refusal.message,
+    }));
+  }
+
+  /** Returns the new association's creation time, or undefined when it already existed. */
   private async associateOne(
     context: RequestContext,
     cluster: Cluster,
@@ -258,7 +332,7 @@ export class ScramSecretService {
     associatedCount: number,
     trx: Executor,
     judged: Judged | undefined,
-  ): Promise<boolean> {
+  ): Promise<number | undefined> {
     requireUsableArn(context, cluster, secretArn);
     const existing = await trx
       .selectFrom('scram_associations')
@@ -266,12 +340,19 @@ export class ScramSecretService {
       .where('cluster_arn', '=', cluster.arn)
       .where('secret_arn', '=', secretArn)
       .executeTakeFirst();
-    if (existing) return false;
+    if (existing) return undefined;
 
     const verdict = judged
       ? judged.get(secretArn)
       : await usernameOf(new BuiltinSecretFacts(this.secrets, this.keys, trx), cluster, secretArn);
-    if (verdict === undefined) throw new Error(`No verdict for ${secretArn}`);
+    // Judged as associated already, and disassociated by another call since.
+    if (verdict === undefined) {
+      throw new Refusal(
+        'InvalidSecretArn',
+        `The secret ${secretArn} was disassociated by another call while this batch ran. ` +
+          'Associate it again.',
+      );
+    }
     if (verdict instanceof Refusal) throw verdict;
     const username = verdict;
     await this.requireFreeUsername(cluster, username, trx);
@@ -282,13 +363,14 @@ export class ScramSecretService {
           'can hold. Disassociate a secret before associating another.',
       );
     }
+    const createdAt = Date.now();
     await trx
       .insertInto('scram_associations')
-      .values({ cluster_arn: cluster.arn, secret_arn: secretArn, username, created_at: Date.now() })
+      .values({ cluster_arn: cluster.arn, secret_arn: secretArn, username, created_at: createdAt })
       .execute();
-    // An external secret got its grant before the transaction, so a failure wrote nothing.
+    // An external secret gets its grant after the commit, from `grantAfterCommit`.
     if (!judged) await this.grantClusterRead(cluster, secretArn, trx);
-    return true;
+    return createdAt;
   }
 
   private async requireFreeUsername(
@@ -501,14 +583,37 @@ function sourceRefusal(
   );
 }
 
-/** Attaching the grant failed on the source's side: the secret is refused, nothing written. */
-function grantRefusal(secretArn: string, failure: SourceFailure): Refusal {
-  return sourceRefusal(
+/** Attaching the grant failed: the secret is refused, and its association undone. */
+function grantRefusal(secretArn: string, error: SourceFailure | SourceUnavailableError): Refusal {
+  if (error instanceof SourceFailure) {
+    return sourceRefusal(
+      'InvalidSecretArn',
+      secretArn,
+      error,
+      'secretsmanager:GetResourcePolicy and secretsmanager:PutResourcePolicy',
+    );
+  }
+  return new Refusal(
     'InvalidSecretArn',
-    secretArn,
-    failure,
-    'secretsmanager:GetResourcePolicy and secretsmanager:PutResourcePolicy',
+    `Amazon MSK can't reach the secret source to let the cluster read the secret ${secretArn} ` +
+      `(${error.reason}), so it was not associated. Retry this secret.`,
   );
+}
+
+/** Attempts of one grant while the source throttles, on top of the AWS SDK's own retries. */
+const GRANT_ATTEMPTS = 3;
+const GRANT_RETRY_DELAY_MS = 200;
+
+async function withThrottlingRetries(attempt: () => Promise<void>): Promise<void> {
+  for (let attempted = 1; ; attempted += 1) {
+    try {
+      return await attempt();
+    } catch (error) {
+      const throttled = error instanceof SourceFailure && error.kind === 'Throttled';
+      if (!throttled || attempted >= GRANT_ATTEMPTS) throw error;
+      await sleep(GRANT_RETRY_DELAY_MS * attempted);
+    }
+  }
 }
 
 /** MSK attaches a resource policy that lets the cluster read the secret; so do we. */

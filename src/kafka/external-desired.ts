@@ -28,14 +28,17 @@ type Verdict = { usable: true } | { usable: false; reason: string };
  * key, and BatchGetSecretValue for the secrets whose current version changed.
  *
  * The last good value of each secret is kept in memory only, for the reconciler to write.
- * While the source cannot be reached, the last verdicts stand: users stay as they are, and
- * a pass that would need a secret never seen fails and is retried, so an outage never
- * removes a user.
+ * While the source cannot be reached, or throttles or denies a poll's ListSecrets or
+ * BatchGetSecretValue as a whole, the last verdicts stand until the next interval: users
+ * stay as they are, nothing is asked again sooner, and a pass that would need a secret never
+ * seen fails and is retried, so an outage never removes a user.
  */
 export class ExternalDesiredState implements DesiredStateReader {
   private readonly lastGood = new Map<string, CurrentValue>();
   private readonly verdicts = new Map<string, Verdict>();
   private polledAt = Number.NEGATIVE_INFINITY;
+  /** Secrets never seen whose first poll failed: asked again at the next interval only. */
+  private readonly unanswered = new Set<string>();
   private readonly scope: Scope;
 
   constructor(
@@ -55,20 +58,19 @@ export class ExternalDesiredState implements DesiredStateReader {
       .orderBy('username')
       .execute();
     const due = Date.now() - this.polledAt >= this.source.settings.pollIntervalSeconds * 1000;
+    if (due) this.unanswered.clear();
     const toPoll = associations
       .map((row) => row.secret_arn)
-      .filter((secretArn) => due || !this.verdicts.has(secretArn));
+      .filter(
+        (secretArn) => due || (!this.verdicts.has(secretArn) && !this.unanswered.has(secretArn)),
+      );
     if (toPoll.length > 0) {
       try {
         await this.poll(toPoll);
-        if (due) this.polledAt = Date.now();
       } catch (error) {
-        if (!(error instanceof SourceUnavailableError)) throw error;
-        this.logger.warn(
-          { event: 'secret_source.poll_failed', clusterArn: this.clusterArn, reason: error.reason },
-          'secret source unreachable; keeping the last good credentials',
-        );
+        this.pollFailed(error, toPoll);
       }
+      if (due) this.polledAt = Date.now();
     }
 
     this.forgetAllBut(new Set(associations.map((row) => row.secret_arn)));
@@ -103,12 +105,36 @@ export class ExternalDesiredState implements DesiredStateReader {
     return credentialsFrom(known.secretString, user.username);
   }
 
+  /**
+   * A poll the source did not answer, throttled or denied as a whole: the verdicts it could
+   * not renew stand, and the secrets it could not see are asked again at the next interval.
+   */
+  private pollFailed(error: unknown, polled: string[]): void {
+    if (!(error instanceof SourceUnavailableError || error instanceof SourceFailure)) throw error;
+    for (const secretArn of polled) {
+      if (!this.verdicts.has(secretArn)) this.unanswered.add(secretArn);
+    }
+    const unavailable = error instanceof SourceUnavailableError;
+    this.logger.warn(
+      {
+        event: 'secret_source.poll_failed',
+        clusterArn: this.clusterArn,
+        errorCode: unavailable ? 'Unavailable' : error.kind,
+        reason: unavailable ? error.reason : error.message,
+        retryInSeconds: this.source.settings.pollIntervalSeconds,
+      },
+      'secret source poll failed; keeping the last verdicts until the next poll',
+    );
+  }
+
   /** A disassociated secret's password leaves memory with its association. */
   private forgetAllBut(associated: Set<string>): void {
-    for (const secretArn of [...this.verdicts.keys(), ...this.lastGood.keys()]) {
+    const known = [...this.verdicts.keys(), ...this.lastGood.keys(), ...this.unanswered];
+    for (const secretArn of known) {
       if (associated.has(secretArn)) continue;
       this.verdicts.delete(secretArn);
       this.lastGood.delete(secretArn);
+      this.unanswered.delete(secretArn);
     }
   }
 

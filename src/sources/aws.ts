@@ -26,6 +26,11 @@ export interface AwsSourceSettings {
   region: string;
   /** Another Secrets Manager and KMS than AWS's own, e.g. http://127.0.0.1:5000. */
   endpoint?: string;
+  /**
+   * A profile of the shared config and credentials files whose credentials this source signs
+   * with; without one, the default provider chain's.
+   */
+  profile?: string;
   attachResourcePolicy: boolean;
   pollIntervalSeconds: number;
 }
@@ -47,7 +52,8 @@ export const SECRETS_PER_BATCH_GET = 20;
 /**
  * AWS Secrets Manager and KMS, or any endpoint that speaks their JSON 1.1 APIs, as a source.
  * Credentials come from the AWS SDK's default provider chain: environment, shared config and
- * profiles, web identity, container and instance metadata.
+ * profiles, web identity, container and instance metadata. With a `profile`, the chain reads
+ * that profile instead of the environment's keys and AWS_PROFILE; each source has its own.
  */
 export class AwsSecretSource implements SecretFacts {
   readonly secretsManager: SecretsManagerClient;
@@ -57,6 +63,7 @@ export class AwsSecretSource implements SecretFacts {
     const clientConfig = {
       region: settings.region,
       ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
+      ...(settings.profile ? { profile: settings.profile } : {}),
       // A few quick retries inside one request; a source down for longer is a 503, not a hang.
       maxAttempts: 3,
       requestHandler: { connectionTimeout: 2_000, requestTimeout: 5_000 },

@@ -26,6 +26,7 @@ export class SecretSources {
           name,
           region: source.sourceRegion ?? source.region,
           endpoint: source.endpoint,
+          profile: source.profile,
           attachResourcePolicy: source.attachResourcePolicy,
           pollIntervalSeconds: source.pollIntervalSeconds,
         }),

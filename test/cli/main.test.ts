@@ -14,9 +14,13 @@ test('--help and --version', () => {
   const help = spawnSync(process.execPath, [MAIN, '--help'], { encoding: 'utf8' });
   assert.equal(help.status, 0);
   assert.match(help.stdout, /scram-secrets serve/);
-  assert.match(help.stdout, /SCRAM_SECRETS_DATA_DIR/);
   // The lease's default follows the reconcile interval (src/config/config.ts).
   assert.match(help.stdout, /LEASE_SECONDS .*\n +\(twice the reconcile interval\)/);
+  // Every setting the README's tables document is named in the help too.
+  const documented = readFileSync('README.md', 'utf8').matchAll(/^\| `(SCRAM_SECRETS_[A-Z_]+)`/gm);
+  const names = [...documented].map((match) => match[1]!);
+  assert.ok(names.length > 10, 'the README lists its settings');
+  for (const name of names) assert.match(help.stdout, new RegExp(`\\b${name}\\b`), name);
   const version = spawnSync(process.execPath, [MAIN, '--version'], { encoding: 'utf8' });
   assert.equal(version.status, 0);
   assert.equal(version.stdout.trim(), packageVersion);

@@ -820,6 +820,8 @@ describe('BatchAssociateScramSecret: which secrets MSK accepts', () => {
     const rival = await secret({ username });
     accepted(await associate(clusterArn, [holder.arn]));
     await assertRefused(clusterArn, rival.arn, 'DuplicateUsername', new RegExp(escape(holder.arn)));
+    // A refused secret is not given the cluster's read grant.
+    assert.deepEqual(kafkaStatements(await policyStatements(rival.arn)), []);
 
     // Usernames are unique per cluster only.
     const otherCluster = await cluster();
@@ -839,6 +841,8 @@ describe('BatchAssociateScramSecret: which secrets MSK accepts', () => {
     const result = await associate(freshCluster, [first.arn, second.arn]);
     assert.deepEqual(refusalCodes(result), [[second.arn, 'DuplicateUsername']]);
     assert.deepEqual(await listAll(freshCluster), [first.arn]);
+    assert.equal(kafkaStatements(await policyStatements(first.arn)).length, 1);
+    assert.deepEqual(kafkaStatements(await policyStatements(second.arn)), []);
   });
 
   test('associating an associated secret again succeeds and changes nothing', async () => {
@@ -854,6 +858,20 @@ describe('BatchAssociateScramSecret: which secrets MSK accepts', () => {
     assert.deepEqual(await listAll(freshCluster), before);
     assert.deepEqual(await policyStatements(once.arn), policyBefore);
     assert.equal(kafkaStatements(policyBefore).length, 1);
+
+    // An associated secret is not examined or granted again: a policy changed since stays.
+    const ownPolicy = {
+      Version: '2012-10-17',
+      Statement: [{ Sid: 'Own', Effect: 'Deny', Principal: '*', Action: '*', Resource: '*' }],
+    };
+    await secretsManager.send(
+      new PutResourcePolicyCommand({
+        SecretId: once.arn,
+        ResourcePolicy: JSON.stringify(ownPolicy),
+      }),
+    );
+    accepted(await associate(freshCluster, [once.arn]));
+    assert.deepEqual(await policyStatements(once.arn), ownPolicy.Statement);
   });
 
   test('a mixed batch associates the valid secrets and refuses only the others', async () => {

@@ -106,7 +106,21 @@ test('secretSources choose the source per account and region, validated strictly
       sources([
         { accountId: '111122223333', region: 'us-east-1', type: 'builtin', endpoint: 'http://x:1' },
       ]),
-    /endpoint and sourceRegion are for type aws/,
+    /endpoint, sourceRegion and profile are for type aws/,
+  );
+  const [profiled] = sources([
+    { accountId: '111122223333', region: 'us-east-1', type: 'aws', profile: 'msk-prod' },
+  ]);
+  assert.equal(profiled?.profile, 'msk-prod');
+  assert.throws(
+    () =>
+      sources([{ accountId: '111122223333', region: 'us-east-1', type: 'builtin', profile: 'a' }]),
+    /profile are for type aws/,
+  );
+  assert.throws(
+    () =>
+      sources([{ accountId: '111122223333', region: 'us-east-1', type: 'aws', profile: 'a b' }]),
+    /profile/,
   );
   assert.throws(
     () =>

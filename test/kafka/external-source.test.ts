@@ -9,6 +9,7 @@ import {
   BatchAssociateScramSecretCommand,
   BatchDisassociateScramSecretCommand,
 } from '@aws-sdk/client-kafka';
+import { DisableKeyCommand } from '@aws-sdk/client-kms';
 import { DeleteSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 
 import { registeredClusterArn } from '../../src/kafka/registration.js';
@@ -27,8 +28,9 @@ import {
 
 /**
  * The data plane with secrets in an external Secrets Manager (moto's server): associations
- * become users, a rotation is noticed by polling, a deleted secret ends its login, and while
- * the source is down the brokers keep the last good credentials.
+ * become users, a rotation is noticed by polling, a deleted or scheduled secret and a disabled
+ * key end their logins, and while the source is down the brokers keep the last good
+ * credentials.
  */
 const CLUSTER = { name: 'external-kafka', accountId: ACCOUNT_ID, region: REGION };
 const CLUSTER_ARN = registeredClusterArn(CLUSTER);
@@ -62,19 +64,23 @@ test('external secrets: login, rotation by polling, deletion, and an outage', as
   const keyId = await createKey(moto.kms());
   const rotated = await createMskSecret(secretsManager, { kmsKeyId: keyId });
   const deleted = await createMskSecret(secretsManager, { kmsKeyId: keyId });
+  const scheduled = await createMskSecret(secretsManager, { kmsKeyId: keyId });
+  const lockedKeyId = await createKey(moto.kms());
+  const locked = await createMskSecret(secretsManager, { kmsKeyId: lockedKeyId });
+  const all = [rotated, deleted, scheduled, locked];
   const associated = await t.kafka().send(
     new BatchAssociateScramSecretCommand({
       ClusterArn: CLUSTER_ARN,
-      SecretArnList: [rotated.arn, deleted.arn],
+      SecretArnList: all.map((secret) => secret.arn),
     }),
   );
   assert.deepEqual(associated.UnprocessedScramSecrets, []);
-  await waitFor(
-    'both users log in',
-    async () =>
-      (await canLogIn(broker.bootstrap, rotated.username, rotated.password)) &&
-      (await canLogIn(broker.bootstrap, deleted.username, deleted.password)),
-  );
+  await waitFor('every user logs in', async () => {
+    for (const secret of all) {
+      if (!(await canLogIn(broker.bootstrap, secret.username, secret.password))) return false;
+    }
+    return true;
+  });
 
   const newPassword = `pw-rotated-${Date.now()}`;
   await secretsManager.send(
@@ -96,6 +102,18 @@ test('external secrets: login, rotation by polling, deletion, and an outage', as
   await waitFor(
     'the deleted secret no longer logs in',
     async () => !(await canLogIn(broker.bootstrap, deleted.username, deleted.password)),
+  );
+
+  // Scheduled for deletion (still restorable) and a disabled key revoke at the next poll too.
+  await secretsManager.send(
+    new DeleteSecretCommand({ SecretId: scheduled.arn, RecoveryWindowInDays: 7 }),
+  );
+  await moto.kms().send(new DisableKeyCommand({ KeyId: lockedKeyId }));
+  await waitFor(
+    'the secret scheduled for deletion and the one under a disabled key no longer log in',
+    async () =>
+      !(await canLogIn(broker.bootstrap, scheduled.username, scheduled.password)) &&
+      !(await canLogIn(broker.bootstrap, locked.username, locked.password)),
   );
 
   await moto.kill();

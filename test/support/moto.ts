@@ -15,7 +15,7 @@ import { ACCOUNT_ID, REGION } from './server.js';
 export interface MotoServer {
   endpoint: string;
   /** The SCRAM_SECRETS_SECRET_SOURCES setting that points the service's account here. */
-  sourceSetting(options?: { pollIntervalSeconds?: number; attachResourcePolicy?: boolean }): string;
+  sourceSetting(options?: SourceOptions): string;
   secretsManager(): SecretsManagerClient;
   kms(): KMSClient;
   /** Stops the server: the source is unreachable until `start`. */
@@ -25,8 +25,15 @@ export interface MotoServer {
   stop(): Promise<void>;
 }
 
+export interface SourceOptions {
+  pollIntervalSeconds?: number;
+  attachResourcePolicy?: boolean;
+  /** Where the service calls instead of moto itself, e.g. a recording proxy in front of it. */
+  endpoint?: string;
+}
+
 /** Dummy keys: the service reads them through the AWS SDK's default provider chain. */
-const MOTO_ACCESS_KEY_ID = 'AKIAMOTOTESTKEY00001';
+export const MOTO_ACCESS_KEY_ID = 'AKIAMOTOTESTKEY00001';
 const MOTO_SECRET_ACCESS_KEY = 'moto-test-secret-access-key';
 
 export function motoExecutable(): string {
@@ -89,7 +96,7 @@ export async function startMoto(): Promise<MotoServer> {
           accountId: ACCOUNT_ID,
           region: REGION,
           type: 'aws',
-          endpoint,
+          endpoint: options.endpoint ?? endpoint,
           pollIntervalSeconds: options.pollIntervalSeconds ?? 60,
           attachResourcePolicy: options.attachResourcePolicy ?? true,
         },
