@@ -7,6 +7,7 @@ import { KafkaClient } from '@aws-sdk/client-kafka';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import pg from 'pg';
+import type { Logger } from 'pino';
 
 import { loadConfig, type Config } from '../../src/config/config.js';
 import { startServer, type RunningServer } from '../../src/server.js';
@@ -75,7 +76,10 @@ async function createTestDatabase(): Promise<{ url: string; drop(): Promise<void
  * Starts the real service on a free loopback port with its own data dir and two accounts'
  * keys; clients are the real AWS SDK v3 clients pointed at it.
  */
-export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+export async function startTestServer(
+  env: Record<string, string> = {},
+  options: { logger?: Logger } = {},
+): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'scram-secrets-test-'));
   const database = await createTestDatabase();
   const config = loadConfig({
@@ -90,7 +94,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
       `${OTHER_ACCESS_KEY_ID}:${OTHER_SECRET_ACCESS_KEY}:${OTHER_ACCOUNT_ID}`,
     ...env,
   });
-  let server = await startServer(config);
+  let server = await startServer(config, options.logger);
   const clientConfig = (options: ClientOptions = {}) => ({
     endpoint: server.url,
     region: options.region ?? REGION,
@@ -116,7 +120,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     async restart() {
       const port = Number(new URL(server.url).port);
       await server.close();
-      server = await startServer({ ...config, port });
+      server = await startServer({ ...config, port }, options.logger);
     },
     async stop() {
       await server.close();
