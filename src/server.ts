@@ -30,7 +30,7 @@ export interface RunningServer {
   logger: Logger;
   store: Store;
   dataPlane: KafkaDataPlane;
-  /** Stops accepting, answers newcomers 503, lets requests in flight finish, then closes. */
+  /** Answers newcomers 503 until the requests in flight finish, then stops listening, closes. */
   close(): Promise<void>;
 }
 
@@ -110,7 +110,9 @@ export async function startServer(
     store,
     dataPlane,
     async close() {
-      beginShutdown();
+      // The listener stays open until then, so that a newcomer hears 503 and Retry-After
+      // rather than a refused or reset connection.
+      await beginShutdown();
       await app.close();
       await dataPlane.close();
       sources.close();

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import cors from '@fastify/cors';
 import underPressure from '@fastify/under-pressure';
@@ -44,6 +46,8 @@ export const CORS_ALLOWED_HEADERS = [
   'x-amz-content-sha256',
 ];
 const CORS_EXPOSED_HEADERS = ['x-amzn-RequestId', 'x-amzn-ErrorType', 'x-amz-apigw-id', 'Date'];
+/** How long no request may have arrived before a shutdown closes the listener. */
+const SHUTDOWN_QUIET_MS = 250;
 /** Reason phrases of the statuses written straight to a socket too broken for Fastify. */
 const STATUS_TEXT: Record<number, string> = {
   400: 'Bad Request',
@@ -66,8 +70,11 @@ export interface AppOptions {
 
 export interface App {
   fastify: FastifyInstance;
-  /** From now on new requests are answered 503 while those in flight finish. */
-  beginShutdown(): void;
+  /**
+   * From now on new requests are answered 503, and every answer closes its connection;
+   * resolves once the requests in flight have finished.
+   */
+  beginShutdown(): Promise<void>;
 }
 
 interface JsonService {
@@ -125,7 +132,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
   let closing = false;
-  let inFlight = 0;
+  let lastArrival = 0;
+  const inFlight = new Set<ServerResponse>();
   const maxInFlight = options.maxInFlight ?? 1024;
   // A callback rather than an async hook: every request passes here, and a promise per
   // request is a cost this hook need not pay.
@@ -134,14 +142,16 @@ export async function buildApp(options: AppOptions): Promise<App> {
     if (request.method === 'POST' && request.headers['x-amz-target'] !== undefined)
       request.awsProtocol = 'json';
     if (closing) {
+      lastArrival = Date.now();
       reply.header('connection', 'close');
       const message = 'The service is shutting down. Retry against another replica or shortly.';
       done(serviceUnavailable(message, 1));
       return;
     }
-    inFlight += 1;
-    reply.raw.once('close', () => (inFlight -= 1));
-    if (inFlight > maxInFlight) {
+    const response = reply.raw;
+    inFlight.add(response);
+    response.once('close', () => inFlight.delete(response));
+    if (inFlight.size > maxInFlight) {
       done(serviceUnavailable('The service has too many requests in flight. Retry shortly.', 1));
       return;
     }
@@ -183,8 +193,20 @@ export async function buildApp(options: AppOptions): Promise<App> {
 
   return {
     fastify: app,
-    beginShutdown: () => {
+    beginShutdown: async () => {
       closing = true;
+      lastArrival = Date.now();
+      // A client that kept this connection for its next call would find it closed under
+      // that call, and could not tell whether it ran; told now, it opens a new one.
+      for (const response of inFlight) {
+        if (!response.headersSent) response.shouldKeepAlive = false;
+      }
+      // Closing the listener also drops the idle keep-alive connections, under any call a
+      // client is sending on one. A quiet spell first lets active clients make that call,
+      // hear 503 with `Connection: close`, and go.
+      while (inFlight.size > 0 || Date.now() - lastArrival < SHUTDOWN_QUIET_MS) {
+        await sleep(SHUTDOWN_QUIET_MS / 10);
+      }
     },
   };
 }
