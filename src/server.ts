@@ -42,7 +42,7 @@ export async function startServer(
   const masterKey = loadOrCreateMasterKey(config.masterKeyFile);
   const credentials = loadCredentials(config.credentials, config.principals, config.dataDir);
   const store = await openStore(config);
-  const sources = await SecretSources.open(config.secretSources);
+  const sources = await SecretSources.open(config.secretSources, logger);
   for (const source of config.secretSources) {
     const { accountId, region, type, endpoint, pollIntervalSeconds } = source;
     logger.info(
