@@ -31,7 +31,7 @@ export interface RunningServer {
   logger: Logger;
   store: Store;
   dataPlane: KafkaDataPlane;
-  /** Stops accepting, answers newcomers 503, lets requests in flight finish, then closes. */
+  /** Answers newcomers 503 until the requests in flight finish, then stops listening, closes. */
   close(): Promise<void>;
 }
 
@@ -46,7 +46,7 @@ export async function startServer(
   const masterKey = loadOrCreateMasterKey(config.masterKeyFile);
   const credentials = loadCredentials(config.credentials, config.principals, config.dataDir);
   const store = await openStore(config);
-  const sources = await SecretSources.open(config.secretSources);
+  const sources = await SecretSources.open(config.secretSources, logger);
   for (const source of config.secretSources) {
     const { accountId, region, type, endpoint, pollIntervalSeconds } = source;
     logger.info(
@@ -114,7 +114,9 @@ export async function startServer(
     store,
     dataPlane,
     async close() {
-      beginShutdown();
+      // The listener stays open until then, so that a newcomer hears 503 and Retry-After
+      // rather than a refused or reset connection.
+      await beginShutdown();
       await app.close();
       await dataPlane.close();
       sources.close();

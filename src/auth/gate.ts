@@ -32,11 +32,11 @@ export class Gate {
     };
   }
 
+  /** Who signed the request (401 unless a known key signed it well). */
   async admit(
     request: ReceivedRequest & { query: Record<string, unknown>; id: string },
     protocol: Protocol,
     signingName: string,
-    kind: CallKind,
   ): Promise<RequestContext> {
     const result = authenticate(
       this.options.credentials,
@@ -56,8 +56,6 @@ export class Gate {
       );
       if (problem !== undefined) throw refusal(protocol, 'bad-signature', problem);
     }
-    const waitSeconds = this.throttles[kind].take(principal.accessKeyId);
-    if (waitSeconds > 0) throw throttled(protocol, waitSeconds);
     return {
       accountId: principal.accountId,
       region: result.claims.region,
@@ -66,6 +64,12 @@ export class Gate {
       allows: (action, resource) => evaluate(principal, action, resource) === 'allowed',
       principalArn: principalArn(principal, result.claims.region),
     };
+  }
+
+  /** 429 (400 on the JSON 1.1 APIs) when the caller's bucket for this kind of call is empty. */
+  throttle(context: RequestContext, protocol: Protocol, kind: CallKind): void {
+    const waitSeconds = this.throttles[kind].take(context.accessKeyId);
+    if (waitSeconds > 0) throw throttled(protocol, waitSeconds);
   }
 
   /** 403 unless the caller may perform `action` on `resource`. */

@@ -8,7 +8,7 @@ export const AUDIT_HELP = `scram-secrets audit: print the audit log, one JSON ob
 oldest first
 
 Options:
-  --principal NAME      only calls by this principal (its name, or its ARN)
+  --principal NAME      only calls by this principal: its exact name, or its full ARN
   --cluster-arn ARN     only calls on this cluster
   --resource ARN        only calls on this resource (a secret, a key, a cluster)
   --since TIME          only calls at or after TIME (ISO 8601, e.g. 2026-12-04T10:00:00Z)

@@ -33,6 +33,8 @@ Environment:
   SCRAM_SECRETS_MAX_IN_FLIGHT              requests served at once before 503 (1024)
   SCRAM_SECRETS_MAX_EVENT_LOOP_DELAY_MS    event-loop delay before 503, 0 for none (1000)
   SCRAM_SECRETS_STORE_BUSY_TIMEOUT_MS      wait for a locked database before 503 (5000)
+  SCRAM_SECRETS_SHUTDOWN_GRACE_SECONDS     how long a stop waits for requests in flight
+                                           before it exits 1 anyway (30)
   SCRAM_SECRETS_KAFKA_RECONCILE_INTERVAL_SECONDS
                                            seconds between Kafka reconcile passes (30)
   SCRAM_SECRETS_KAFKA_SCRAM_ITERATIONS     SCRAM iterations of the users written (4096)
@@ -58,6 +60,16 @@ async function serve(): Promise<void> {
     if (stopping) return;
     stopping = true;
     server.logger.info({ event: 'server.stopping', signal }, 'stopping');
+    // A request that never ends must not keep an orchestrator's stop waiting for ever; the
+    // exit code tells it that this stop was not clean.
+    const graceSeconds = config.shutdownGraceSeconds;
+    setTimeout(() => {
+      server.logger.error(
+        { event: 'server.stop_timed_out', graceSeconds },
+        'requests still in flight after the shutdown grace period; exiting',
+      );
+      process.exit(1);
+    }, graceSeconds * 1000).unref();
     await server.close();
     server.logger.info({ event: 'server.stopped' }, 'stopped');
     process.exit(0);

@@ -563,18 +563,21 @@ function sourceRefusal(
   failure: SourceFailure,
   action: string,
 ): Refusal {
+  // Our own words only: the source's message may name the service's own IAM identity.
+  const answered = failure.code ?? failure.message;
   if (failure.kind === 'Throttled') {
     return new Refusal(
       code,
       `Amazon MSK wasn't able to check the secret ${secretArn}: the secret source throttled ` +
-        `the request (${failure.message}). Retry this secret later.`,
+        `${action} (${answered}). Retry this secret later.`,
     );
   }
   if (failure.kind === 'AccessDenied') {
     return new Refusal(
       code,
-      `Amazon MSK wasn't able to access the secret ${secretArn}: the secret source denied ` +
-        `${action} (${failure.message}). Allow it to the service's credentials.`,
+      `Amazon MSK wasn't able to access the secret ${secretArn}: the secret source refused ` +
+        `${action} (${answered}). Grant ${action} to the credentials this service calls the ` +
+        'source with, then retry.',
     );
   }
   return new Refusal(

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 import cors from '@fastify/cors';
 import underPressure from '@fastify/under-pressure';
@@ -29,7 +31,7 @@ import {
   serviceUnavailable,
   type ServiceError,
 } from '../domain/errors.js';
-import type { AuditLog } from '../observability/audit.js';
+import type { AuditEvent, AuditLog } from '../observability/audit.js';
 
 /** Headers the AWS SDKs send from a browser, which a CORS preflight must allow. */
 export const CORS_ALLOWED_HEADERS = [
@@ -44,6 +46,8 @@ export const CORS_ALLOWED_HEADERS = [
   'x-amz-content-sha256',
 ];
 const CORS_EXPOSED_HEADERS = ['x-amzn-RequestId', 'x-amzn-ErrorType', 'x-amz-apigw-id', 'Date'];
+/** How long no request may have arrived before a shutdown closes the listener. */
+const SHUTDOWN_QUIET_MS = 250;
 /** Reason phrases of the statuses written straight to a socket too broken for Fastify. */
 const STATUS_TEXT: Record<number, string> = {
   400: 'Bad Request',
@@ -66,8 +70,11 @@ export interface AppOptions {
 
 export interface App {
   fastify: FastifyInstance;
-  /** From now on new requests are answered 503 while those in flight finish. */
-  beginShutdown(): void;
+  /**
+   * From now on new requests are answered 503, and every answer closes its connection;
+   * resolves once the requests in flight have finished.
+   */
+  beginShutdown(): Promise<void>;
 }
 
 interface JsonService {
@@ -126,7 +133,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
   let closing = false;
-  let inFlight = 0;
+  let lastArrival = 0;
+  const inFlight = new Set<ServerResponse>();
   const maxInFlight = options.maxInFlight ?? 1024;
   // Callbacks rather than async hooks: every request passes here, and a promise per request
   // is a cost these hooks need not pay.
@@ -160,14 +168,16 @@ export async function buildApp(options: AppOptions): Promise<App> {
 
   app.addHook('onRequest', (_request, reply, done) => {
     if (closing) {
+      lastArrival = Date.now();
       reply.header('connection', 'close');
       const message = 'The service is shutting down. Retry against another replica or shortly.';
       done(serviceUnavailable(message, 1));
       return;
     }
-    inFlight += 1;
-    reply.raw.once('close', () => (inFlight -= 1));
-    if (inFlight > maxInFlight) {
+    const response = reply.raw;
+    inFlight.add(response);
+    response.once('close', () => inFlight.delete(response));
+    if (inFlight.size > maxInFlight) {
       done(serviceUnavailable('The service has too many requests in flight. Retry shortly.', 1));
       return;
     }
@@ -191,8 +201,20 @@ export async function buildApp(options: AppOptions): Promise<App> {
 
   return {
     fastify: app,
-    beginShutdown: () => {
+    beginShutdown: async () => {
       closing = true;
+      lastArrival = Date.now();
+      // A client that kept this connection for its next call would find it closed under
+      // that call, and could not tell whether it ran; told now, it opens a new one.
+      for (const response of inFlight) {
+        if (!response.headersSent) response.shouldKeepAlive = false;
+      }
+      // Closing the listener also drops the idle keep-alive connections, under any call a
+      // client is sending on one. A quiet spell first lets active clients make that call,
+      // hear 503 with `Connection: close`, and go.
+      while (inFlight.size > 0 || Date.now() - lastArrival < SHUTDOWN_QUIET_MS) {
+        await sleep(SHUTDOWN_QUIET_MS / 10);
+      }
     },
   };
 }
@@ -226,18 +248,26 @@ function registerRest(
     method: operation.method,
     url: operation.path,
     handler: async (request, reply) => {
-      const context = await gate.admit(received(request), 'rest-json', 'kafka', kind);
+      const context = await gate.admit(received(request), 'rest-json', 'kafka');
       const params = request.params as Record<string, string>;
       const resource = params.clusterArn ?? params.resourceArn ?? '*';
-      const result = await audited(options, context, kind, action, resource, async () => {
-        gate.authorize(context, 'rest-json', action, resource);
-        return operation.handle(options.services, {
-          context,
-          params,
-          query: request.query as Record<string, string | string[] | undefined>,
-          body: parseRestBody(request.body),
-        });
-      });
+      const result = await audited(
+        options,
+        context,
+        kind,
+        action,
+        () => resource,
+        async () => {
+          gate.throttle(context, 'rest-json', kind);
+          gate.authorize(context, 'rest-json', action, resource);
+          return operation.handle(options.services, {
+            context,
+            params,
+            query: request.query as Record<string, string | string[] | undefined>,
+            body: parseRestBody(request.body),
+          });
+        },
+      );
       const statusCode = result.statusCode ?? 200;
       reply.code(statusCode);
       if (result.body === undefined || statusCode === 204) return reply.send();
@@ -269,44 +299,64 @@ async function handleJson(
     );
   }
   const kind: CallKind = /^(List|Describe|Get)/.test(operationName) ? 'read' : 'write';
-  const context = await gate.admit(received(request), 'json', service.signingName, kind);
+  const context = await gate.admit(received(request), 'json', service.signingName);
   const input = parseJsonBody(request.body);
   const action = `${service.signingName}:${operationName}`;
-  const resource =
-    gate.needsResource(context.accessKeyId) || (kind === 'write' && options.audit)
-      ? await resourceOfJsonCall(
+  // Until the throttle has let the call through, no store read is spent on its resource: a
+  // throttled call is audited against `*`.
+  let resource = '*';
+  const output = await audited(
+    options,
+    context,
+    kind,
+    action,
+    () => resource,
+    async () => {
+      gate.throttle(context, 'json', kind);
+      if (gate.needsResource(context.accessKeyId) || (kind === 'write' && options.audit)) {
+        resource = await resourceOfJsonCall(
           options.services,
           context,
           service.signingName,
           operationName,
           input,
-        )
-      : '*';
-  const output = await audited(options, context, kind, action, resource, async () => {
-    gate.authorize(context, 'json', action, resource);
-    return operation(options.services, context, input);
-  });
+        );
+      }
+      gate.authorize(context, 'json', action, resource);
+      return operation(options.services, context, input);
+    },
+  );
   reply.type('application/x-amz-json-1.1').send(JSON.stringify(output ?? {}));
 }
 
-/** Runs a call; a mutating one is recorded in the audit log, success or not, before the answer. */
+/** Attempts at an audit row, and the pause before each retry. */
+const AUDIT_RETRY_DELAYS_MS = [50, 250];
+
+/**
+ * Runs a call; a mutating one, allowed, refused or throttled, is recorded in the audit log
+ * before the answer. The row is written after the change's own transaction, so by then the
+ * change stands: a row that cannot be written is retried, then logged as `audit.write_failed`
+ * at error, and the caller still gets the answer the call earned, never a failure for a
+ * change that was made.
+ */
 async function audited<T>(
   options: AppOptions,
   context: RequestContext,
   kind: CallKind,
   action: string,
-  resource: string,
+  resource: () => string,
   run: () => Promise<T>,
 ): Promise<T> {
   if (kind === 'read' || !options.audit) return run();
-  const record = (outcome: string): Promise<void> =>
-    options.audit!.record({
+  const audit = options.audit;
+  const record = (outcome: string, onResource: string): Promise<void> =>
+    recordWithRetries(options.logger, audit, {
       time: Date.now(),
       requestId: context.requestId,
       accountId: context.accountId,
       principal: context.principalArn,
       action,
-      resource,
+      resource: onResource,
       outcome,
     });
   let result: T;
@@ -314,12 +364,46 @@ async function audited<T>(
     result = await run();
   } catch (error) {
     const type = (error as Partial<ServiceError>).type ?? 'InternalServerErrorException';
-    await record(type).catch(() => undefined);
+    await record(type, resource());
     throw error;
   }
-  if (resource === '*') resource = createdResource(result) ?? resource;
-  await record('success');
+  const named = resource();
+  await record('success', named === '*' ? (createdResource(result) ?? named) : named);
   return result;
+}
+
+async function recordWithRetries(logger: Logger, audit: AuditLog, event: AuditEvent) {
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      await audit.record(event);
+      return;
+    } catch (error) {
+      const fields = {
+        event: 'audit.write_failed',
+        requestId: event.requestId,
+        principal: event.principal,
+        action: event.action,
+        resource: event.resource,
+        outcome: event.outcome,
+        attempt: attempt + 1,
+        error: storeErrorSummary(error),
+      };
+      const delay = AUDIT_RETRY_DELAYS_MS[attempt];
+      if (delay === undefined) {
+        logger.error(fields, 'the call is done but its audit row could not be written');
+        return;
+      }
+      logger.warn({ ...fields, event: 'audit.write_retried' }, 'audit row not written, retrying');
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
+
+/** A store error's kind and message; audit rows hold no secret, and neither does this. */
+function storeErrorSummary(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' ? `${code}: ${error.message}` : error.message;
 }
 
 /** A call that creates a resource names it only in its answer; the audit log names it too. */

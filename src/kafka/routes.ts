@@ -20,7 +20,8 @@ export function registerDataPlaneRoutes(
   parts: { gate: Gate; clusters: ClusterService; store: Store; dataPlane: KafkaDataPlane },
 ): void {
   app.get(STATUS_PATH, async (request, reply) => {
-    const context = await parts.gate.admit(received(request), 'rest-json', 'kafka', 'read');
+    const context = await parts.gate.admit(received(request), 'rest-json', 'kafka');
+    parts.gate.throttle(context, 'rest-json', 'read');
     const clusterArn = (request.params as { clusterArn: string }).clusterArn;
     parts.gate.authorize(context, 'rest-json', 'kafka:ListScramSecrets', clusterArn);
     const cluster = await parts.clusters.findCluster(context, clusterArn);

@@ -1,3 +1,5 @@
+import { sql, type Expression, type SqlBool } from 'kysely';
+
 import type { Store } from '../store/store.js';
 
 export interface AuditEvent {
@@ -14,6 +16,7 @@ export interface AuditEvent {
 }
 
 export interface AuditFilter {
+  /** A principal's ARN, or its name: the part after `:user/`. Either must match exactly. */
   principal?: string;
   resource?: string;
   since?: number;
@@ -49,7 +52,7 @@ export class AuditLog {
       .selectAll()
       .orderBy('id')
       .limit(filter.limit ?? 1000);
-    if (filter.principal) query = query.where('principal', 'like', `%${filter.principal}`);
+    if (filter.principal) query = query.where(principalIs(filter.principal));
     if (filter.resource) query = query.where('resource', '=', filter.resource);
     if (filter.since !== undefined) query = query.where('time', '>=', filter.since);
     if (filter.until !== undefined) query = query.where('time', '<=', filter.until);
@@ -64,4 +67,16 @@ export class AuditLog {
       outcome: row.outcome,
     }));
   }
+}
+
+/**
+ * Equality only, never LIKE: a pattern would let `alice` match `user/malice`, and LIKE is
+ * case-insensitive on SQLite but not on PostgreSQL. `substr` and `length` count characters
+ * alike on both, so a name matches the tail of the ARN after `:user/` on either store.
+ */
+function principalIs(principal: string): Expression<SqlBool> {
+  if (principal.startsWith('arn:')) return sql<SqlBool>`principal = ${principal}`;
+  const tail = `:user/${principal}`;
+  const length = [...tail].length;
+  return sql<SqlBool>`substr(principal, length(principal) - ${length} + 1) = ${tail}`;
 }

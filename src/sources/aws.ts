@@ -9,6 +9,8 @@ import {
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 
+import type { Logger } from 'pino';
+
 import type { Scope } from '../domain/arn.js';
 import {
   SourceFailure,
@@ -33,6 +35,8 @@ export interface AwsSourceSettings {
   profile?: string;
   attachResourcePolicy: boolean;
   pollIntervalSeconds: number;
+  /** Where the source's own error messages go, at warn; they are never answered. */
+  logger?: Logger;
 }
 
 /** What one secret looks like to a poll: enough to tell whether anything must be read. */
@@ -173,9 +177,12 @@ export class AwsSecretSource implements SecretFacts {
       }
       for (const error of batch.Errors ?? []) {
         if (error.SecretId === undefined) continue;
+        const code = error.ErrorCode ?? 'an error';
+        this.logRawMessage('BatchGetSecretValue', code, error.Message);
         const failure = new SourceFailure(
           failureKind(error.ErrorCode ?? '', 400),
-          `Secrets Manager answered ${error.ErrorCode ?? 'an error'}: ${error.Message ?? ''}`,
+          `The secret source answered secretsmanager:BatchGetSecretValue with ${code}.`,
+          error.ErrorCode,
         );
         values.set(error.SecretId, { ok: false, failure });
       }
@@ -206,11 +213,24 @@ export class AwsSecretSource implements SecretFacts {
         );
       }
       const kind = failureKind(name, status);
+      this.logRawMessage(operation, name, fault.message);
       throw new SourceFailure(
         renamed[kind] ?? kind,
-        `${operation} answered ${name}: ${fault.message ?? ''}`.trim(),
+        `The secret source answered ${actionOf(operation)} with ${name}.`,
+        name,
       );
     }
+  }
+
+  /**
+   * The source's own words stay in the log: an AccessDenied message names the service's IAM
+   * identity, which is no business of the caller whose secret was refused.
+   */
+  private logRawMessage(operation: string, code: string, message: string | undefined): void {
+    this.settings.logger?.warn(
+      { event: 'secret_source.refused', source: this.settings.name, action: actionOf(operation) },
+      `${code}: ${message ?? ''}`.trim(),
+    );
   }
 }
 
@@ -224,6 +244,11 @@ function polledState(entry: {
   const current = versions.find(([, stages]) => stages.includes('AWSCURRENT'));
   const kmsKeyId = entry.KmsKeyId === DEFAULT_SECRETS_MANAGER_KEY ? undefined : entry.KmsKeyId;
   return { state: 'present', kmsKeyId, currentVersionId: current?.[0] };
+}
+
+/** The IAM action of one of the calls made here; DescribeKey is the one call to KMS. */
+function actionOf(operation: string): string {
+  return `${operation === 'DescribeKey' ? 'kms' : 'secretsmanager'}:${operation}`;
 }
 
 function isThrottling(name: string): boolean {

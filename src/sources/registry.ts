@@ -1,3 +1,5 @@
+import type { Logger } from 'pino';
+
 import type { SecretSourceConfig } from '../config/config.js';
 import type { Scope } from '../domain/arn.js';
 import type { AwsSecretSource } from './aws.js';
@@ -13,7 +15,10 @@ export class SecretSources {
    * The sources configured. The AWS SDK is loaded only when one of them is `aws`: it weighs
    * tens of megabytes that a service on the built-in store would carry for nothing.
    */
-  static async open(configured: SecretSourceConfig[] = []): Promise<SecretSources> {
+  static async open(
+    configured: SecretSourceConfig[] = [],
+    logger?: Logger,
+  ): Promise<SecretSources> {
     const external = new Map<string, AwsSecretSource>();
     const awsSources = configured.filter((source) => source.type === 'aws');
     if (awsSources.length === 0) return new SecretSources(external);
@@ -29,6 +34,7 @@ export class SecretSources {
           profile: source.profile,
           attachResourcePolicy: source.attachResourcePolicy,
           pollIntervalSeconds: source.pollIntervalSeconds,
+          logger,
         }),
       );
     }

@@ -44,6 +44,8 @@ export class SourceFailure extends Error {
   constructor(
     readonly kind: SourceFailureKind,
     message: string,
+    /** The source's own error code, e.g. `AccessDeniedException`, when it gave one. */
+    readonly code?: string,
   ) {
     super(message);
     this.name = 'SourceFailure';

@@ -15,6 +15,7 @@ import { CreateKeyCommand, ListKeysCommand } from '@aws-sdk/client-kms';
 import { CreateSecretCommand, ListSecretsCommand } from '@aws-sdk/client-secrets-manager';
 
 import { createKey, createMskSecret, createScramCluster, uniqueTag } from '../support/fixtures.js';
+import { AuditLog } from '../../src/observability/audit.js';
 import { clusterPath, rawRequest, type RawResponse } from '../support/raw.js';
 import {
   ACCOUNT_ID,
@@ -126,6 +127,13 @@ interface SdkError extends Error {
   $response?: { headers: Record<string, string> };
 }
 
+/** The audit log's row for a request, by the request id the answer carried. */
+async function auditedOutcome(response: RawResponse): Promise<string | undefined> {
+  const requestId = response.headers.get('x-amzn-requestid');
+  const events = await new AuditLog(t.server.store).query({ limit: 100_000 });
+  return events.find((event) => event.requestId === requestId)?.outcome;
+}
+
 function retryAfterSeconds(response: RawResponse): number {
   const header = response.headers.get('retry-after');
   assert.match(header ?? '', /^[1-9]\d*$/, 'Retry-After is a whole number of seconds');
@@ -174,6 +182,7 @@ describe('MSK', () => {
     assert.match(String(throttled.json.message), /Rate exceeded/);
     const wait = retryAfterSeconds(throttled);
     assert.ok(wait <= Math.ceil(1 / WRITE.rate), `Retry-After ${wait} is longer than a refill`);
+    assert.equal(await auditedOutcome(throttled), 'TooManyRequestsException', 'it is audited');
 
     await sleep(wait * 1000);
     assert.equal((await rawAssociate(caller, secretArn!)).status, 200, 'Retry-After was too short');
@@ -267,6 +276,8 @@ describe('Secrets Manager and KMS', () => {
       assert.match(String(throttled.json.message), /Rate exceeded/);
       retryAfterSeconds(throttled);
     }
+    assert.equal(await auditedOutcome(writes[WRITE.burst]!), 'ThrottlingException');
+    assert.equal(await auditedOutcome(reads[READ.burst]!), undefined, 'reads are not audited');
   });
 
   test('the AWS SDK without retries gets ThrottlingException', async () => {

@@ -47,6 +47,7 @@ test('SIGTERM under load: in-flight calls finish, newcomers get 503, nothing is 
   let stopping = false;
   let sequence = 0;
 
+  // A well-behaved client: told 503 with Retry-After, it waits that long before its next call.
   const worker = async (): Promise<void> => {
     while (true) {
       const name = `load-${(sequence += 1)}`;
@@ -56,13 +57,18 @@ test('SIGTERM under load: in-flight calls finish, newcomers get 503, nothing is 
         );
         outcomes.set(name, 'created');
       } catch (error) {
-        const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata
-          ?.httpStatusCode;
-        const code = (error as { code?: string }).code;
+        const failure = error as {
+          $metadata?: { httpStatusCode?: number };
+          $response?: { headers: Record<string, string> };
+          code?: string;
+        };
+        const status = failure.$metadata?.httpStatusCode;
         if (status === 503) outcomes.set(name, 'refused-503');
-        else if (code === 'ECONNREFUSED') outcomes.set(name, 'not-connected');
+        else if (failure.code === 'ECONNREFUSED') outcomes.set(name, 'not-connected');
         else outcomes.set(name, 'unknown');
         if (stopping && status !== 503) return;
+        const retryAfter = Number(failure.$response?.headers['retry-after'] ?? 0);
+        await new Promise((resolve) => setTimeout(resolve, retryAfter * 1000));
       }
     }
   };
@@ -76,6 +82,10 @@ test('SIGTERM under load: in-flight calls finish, newcomers get 503, nothing is 
     .filter(([, outcome]) => outcome === 'created')
     .map(([name]) => name);
   assert.ok(created.length > 20, `a steady load ran before the stop (${created.length} calls)`);
+  const tally = (wanted: Outcome) => [...outcomes.values()].filter((o) => o === wanted).length;
+  assert.ok(tally('refused-503') >= 1, 'a call that arrived during the stop got a 503');
+  const lost = [...outcomes].filter(([, outcome]) => outcome === 'unknown');
+  assert.deepEqual(lost, [], 'no request was cut off in flight (reset or otherwise lost)');
 
   const restarted = await serve();
   try {
@@ -103,6 +113,30 @@ test('SIGTERM under load: in-flight calls finish, newcomers get 503, nothing is 
   } finally {
     await restarted.stop();
   }
+});
+
+test('a request that outlives the shutdown grace period makes the stop exit 1', async () => {
+  const service = await serve({ SCRAM_SECRETS_SHUTDOWN_GRACE_SECONDS: '1' });
+  // A body that never finishes keeps its request in flight past any grace period.
+  const stalled = httpRequest(service.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-amz-json-1.1', 'content-length': '100' },
+  });
+  stalled.on('error', () => undefined);
+  stalled.write('{');
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const timedOut = service.nextEvent('server.stop_timed_out');
+  const startedAt = Date.now();
+  try {
+    assert.equal(await service.stop('SIGTERM'), 1, 'a stop that was not clean exits 1');
+  } finally {
+    stalled.destroy();
+  }
+  const elapsed = Date.now() - startedAt;
+  assert.ok(elapsed >= 900 && elapsed < 10_000, `it waited the grace period (${elapsed} ms)`);
+  const event = await timedOut;
+  assert.equal(event.level, 50, 'logged at error');
+  assert.equal(event.graceSeconds, 1);
 });
 
 test('too many requests in flight get 503 with Retry-After, and serving goes on', async () => {

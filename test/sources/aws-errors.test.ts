@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { after, before, test } from 'node:test';
 
+import { pino } from 'pino';
+
 import { kafkaRequest, createScramCluster } from '../support/fixtures.js';
 import { clusterPath } from '../support/raw.js';
 import { ACCOUNT_ID, REGION, startTestServer, type TestServer } from '../support/server.js';
@@ -14,7 +16,13 @@ import { countAssociations } from '../support/store.js';
  */
 let answer: { status: number; type: string } = { status: 400, type: 'AccessDeniedException' };
 let calls = 0;
+/** As AWS words a denial: it names the service's own IAM identity, never to be passed on. */
+const SERVICE_IDENTITY = 'arn:aws:iam::999988887777:role/scram-secrets-service';
+const SOURCE_MESSAGE =
+  `User: ${SERVICE_IDENTITY} is not authorized to perform: secretsmanager:DescribeSecret ` +
+  'because no identity-based policy allows the secretsmanager:DescribeSecret action';
 let endpoint: Server;
+const logLines: string[] = [];
 let t: TestServer;
 
 before(async () => {
@@ -29,17 +37,26 @@ before(async () => {
         'content-type': 'application/x-amz-json-1.1',
         'x-amzn-requestid': `req-${calls}`,
       });
-      response.end(JSON.stringify({ __type: answer.type, message: `answered ${answer.type}` }));
+      response.end(JSON.stringify({ __type: answer.type, message: SOURCE_MESSAGE }));
     });
   });
   await new Promise<void>((resolve) => endpoint.listen(0, '127.0.0.1', resolve));
   const address = endpoint.address();
   const port = typeof address === 'object' && address ? address.port : 0;
-  t = await startTestServer({
-    SCRAM_SECRETS_SECRET_SOURCES: JSON.stringify([
-      { accountId: ACCOUNT_ID, region: REGION, type: 'aws', endpoint: `http://127.0.0.1:${port}` },
-    ]),
-  });
+  const logger = pino({ level: 'warn' }, { write: (line: string) => void logLines.push(line) });
+  t = await startTestServer(
+    {
+      SCRAM_SECRETS_SECRET_SOURCES: JSON.stringify([
+        {
+          accountId: ACCOUNT_ID,
+          region: REGION,
+          type: 'aws',
+          endpoint: `http://127.0.0.1:${port}`,
+        },
+      ]),
+    },
+    { logger },
+  );
 });
 
 after(async () => {
@@ -58,8 +75,16 @@ async function associate(clusterArn: string) {
 }
 
 const perSecret: Array<[string, number, RegExp]> = [
-  ['AccessDeniedException', 400, /denied secretsmanager:DescribeSecret.*Allow it/],
-  ['ThrottlingException', 400, /throttled the request.*Retry this secret later/],
+  [
+    'AccessDeniedException',
+    400,
+    /refused secretsmanager:DescribeSecret \(AccessDeniedException\)\. Grant secretsmanager:DescribeSecret to the credentials/,
+  ],
+  [
+    'ThrottlingException',
+    400,
+    /throttled secretsmanager:DescribeSecret \(ThrottlingException\)\. Retry this secret later/,
+  ],
   ['ResourceNotFoundException', 400, /no secret with this ARN exists/],
 ];
 for (const [type, status, message] of perSecret) {
@@ -75,7 +100,18 @@ for (const [type, status, message] of perSecret) {
     assert.equal(refusal?.secretArn, secretArn);
     assert.equal(refusal?.errorCode, 'InvalidSecretArn');
     assert.match(refusal?.errorMessage ?? '', message);
+    assert.ok(
+      !(refusal?.errorMessage ?? '').includes(SERVICE_IDENTITY),
+      'no word of the service identity',
+    );
+    assert.ok(
+      !(refusal?.errorMessage ?? '').includes('not authorized'),
+      "the source's words stay out",
+    );
     assert.equal(await countAssociations(t, clusterArn), 0);
+    const logged = logLines.filter((line) => line.includes('"secret_source.refused"')).at(-1);
+    assert.ok(logged?.includes(SERVICE_IDENTITY), "the source's own words are in the warn log");
+    assert.equal((JSON.parse(logged!) as { level: number }).level, 40);
   });
 }
 

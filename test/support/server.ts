@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { KafkaClient } from '@aws-sdk/client-kafka';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { Logger } from 'pino';
 
 import { loadConfig, type Config } from '../../src/config/config.js';
 import { startServer, type RunningServer } from '../../src/server.js';
@@ -43,7 +44,10 @@ export interface ClientOptions {
  * Starts the real service on a free loopback port with its own data dir and two accounts'
  * keys; clients are the real AWS SDK v3 clients pointed at it.
  */
-export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+export async function startTestServer(
+  env: Record<string, string> = {},
+  options: { logger?: Logger } = {},
+): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'scram-secrets-test-'));
   // With SCRAM_SECRETS_TEST_DATABASE_URL set, each test server gets a database of its own.
   const database = await testDatabase('scram_test');
@@ -59,7 +63,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
       `${OTHER_ACCESS_KEY_ID}:${OTHER_SECRET_ACCESS_KEY}:${OTHER_ACCOUNT_ID}`,
     ...env,
   });
-  let server = await startServer(config);
+  let server = await startServer(config, options.logger);
   const clientConfig = (options: ClientOptions = {}) => ({
     endpoint: server.url,
     region: options.region ?? REGION,
@@ -85,7 +89,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     async restart() {
       const port = Number(new URL(server.url).port);
       await server.close();
-      server = await startServer({ ...config, port });
+      server = await startServer({ ...config, port }, options.logger);
     },
     async stop() {
       await server.close();
