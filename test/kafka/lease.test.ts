@@ -52,12 +52,15 @@ test('expiry is the database clock’s: a replica whose own clock is off neither
   const holder = new ClusterLease(t.server.store, arn, 'replica-on-time', 60_000);
   const ahead = new ClusterLease(t.server.store, arn, 'replica-an-hour-ahead', 60_000);
   assert.equal(await holder.acquire(), true);
-  const realNow = Date.now();
-  context.mock.method(Date, 'now', () => realNow + 3_600_000);
+  // One mock whose offset changes, and a clock that still runs: a second mock of the same
+  // method would not be undone when the test ends, leaving time stopped for what follows.
+  const realNow = Date.now.bind(Date);
+  let offsetMs = 3_600_000;
+  context.mock.method(Date, 'now', () => realNow() + offsetMs);
   assert.equal(await ahead.acquire(), false, 'a lease the database holds live is not taken');
 
   await expireThroughDatabase(arn);
-  context.mock.method(Date, 'now', () => realNow - 3_600_000);
+  offsetMs = -3_600_000;
   const behind = new ClusterLease(t.server.store, arn, 'replica-an-hour-behind', 60_000);
   assert.equal(await behind.acquire(), true, 'a lease the database holds lapsed is taken');
   assert.equal(await holder.acquire(), false);
