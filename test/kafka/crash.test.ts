@@ -7,14 +7,12 @@ import { after, before, test } from 'node:test';
 import {
   BatchAssociateScramSecretCommand,
   BatchDisassociateScramSecretCommand,
-  KafkaClient,
 } from '@aws-sdk/client-kafka';
-import { KMSClient } from '@aws-sdk/client-kms';
-import { PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 
 import { registeredClusterArn } from '../../src/kafka/registration.js';
 import { createKey, createMskSecrets, type MskSecret } from '../support/fixtures.js';
-import { startServe, type ServeProcess } from '../support/serve.js';
+import { serveClients, startServe, type ServeProcess } from '../support/serve.js';
 import { ACCESS_KEY_ID, ACCOUNT_ID, REGION, SECRET_ACCESS_KEY } from '../support/server.js';
 import {
   ADMIN_PASSWORD,
@@ -48,20 +46,6 @@ function startService(): Promise<ServeProcess> {
 
 async function kill(running: ServeProcess): Promise<void> {
   await running.stop('SIGKILL');
-}
-
-function clients(url: string) {
-  const config = {
-    endpoint: url,
-    region: REGION,
-    credentials: { accessKeyId: ACCESS_KEY_ID, secretAccessKey: SECRET_ACCESS_KEY },
-    maxAttempts: 1,
-  };
-  return {
-    kafka: new KafkaClient(config),
-    secretsManager: new SecretsManagerClient(config),
-    kms: new KMSClient(config),
-  };
 }
 
 /** Sends batches of ten; batches that meet a dead service are left for the caller to resend. */
@@ -108,7 +92,7 @@ after(async () => {
 
 test('killed while writing users, the service converges after a restart', async () => {
   service = await startService();
-  let api = clients(service.url);
+  let api = serveClients(service.url);
   const keyId = await createKey(api.kms);
   const secrets = await createMskSecrets(api.secretsManager, keyId, 120);
 
@@ -124,7 +108,7 @@ test('killed while writing users, the service converges after a restart', async 
   const unsent = await associating;
 
   service = await startService();
-  api = clients(service.url);
+  api = serveClients(service.url);
   for (const batch of unsent) {
     await api.kafka.send(
       new BatchAssociateScramSecretCommand({
@@ -169,7 +153,7 @@ test('killed while writing users, the service converges after a restart', async 
   const unsentRevocations = await disassociating;
 
   service = await startService();
-  api = clients(service.url);
+  api = serveClients(service.url);
   for (const batch of unsentRevocations) {
     await api.kafka.send(
       new BatchDisassociateScramSecretCommand({

@@ -4,17 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 
-import {
-  BatchAssociateScramSecretCommand,
-  KafkaClient,
-  paginateListScramSecrets,
-} from '@aws-sdk/client-kafka';
-import { KMSClient } from '@aws-sdk/client-kms';
-import { GetResourcePolicyCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { BatchAssociateScramSecretCommand, paginateListScramSecrets } from '@aws-sdk/client-kafka';
+import { GetResourcePolicyCommand } from '@aws-sdk/client-secrets-manager';
 
 import { createKey, createMskSecrets, createScramCluster } from '../support/fixtures.js';
-import { startServe, type ServeProcess } from '../support/serve.js';
-import { ACCESS_KEY_ID, ACCOUNT_ID, REGION, SECRET_ACCESS_KEY } from '../support/server.js';
+import { serveClients, startServe, type ServeProcess } from '../support/serve.js';
+import { ACCESS_KEY_ID, ACCOUNT_ID, SECRET_ACCESS_KEY } from '../support/server.js';
 
 /**
  * A batch is one transaction: killed with SIGKILL while batches are being written, the
@@ -37,23 +32,9 @@ function serve(): Promise<ServeProcess> {
   });
 }
 
-function clients(url: string) {
-  const config = {
-    endpoint: url,
-    region: REGION,
-    credentials: { accessKeyId: ACCESS_KEY_ID, secretAccessKey: SECRET_ACCESS_KEY },
-    maxAttempts: 1,
-  };
-  return {
-    kafka: new KafkaClient(config),
-    kms: new KMSClient(config),
-    secretsManager: new SecretsManagerClient(config),
-  };
-}
-
 test('SIGKILL amid association batches: each batch is there whole or not at all', async () => {
   const service = await serve();
-  const before = clients(service.url);
+  const before = serveClients(service.url);
   const keyId = await createKey(before.kms);
   const secrets = await createMskSecrets(before.secretsManager, keyId, BATCHES * BATCH_SIZE);
   const clusterArn = await createScramCluster(before.kafka);
@@ -92,7 +73,7 @@ test('SIGKILL amid association batches: each batch is there whole or not at all'
 
   const restarted = await serve();
   try {
-    const afterwards = clients(restarted.url);
+    const afterwards = serveClients(restarted.url);
     const associated = new Set<string>();
     for await (const page of paginateListScramSecrets(
       { client: afterwards.kafka, pageSize: 100 },

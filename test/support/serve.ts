@@ -4,7 +4,12 @@ import { createInterface } from 'node:readline';
 import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
+import { KafkaClient } from '@aws-sdk/client-kafka';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+
 import { testDatabase, type TestDatabaseHandle } from './database.js';
+import { ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY } from './server.js';
 
 /** The built command line: tests run from dist/test, after `npm run build`. */
 export const MAIN = join(
@@ -141,4 +146,19 @@ function logFields(line: string): Record<string, unknown> | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The AWS SDK clients of the test's primary key, pointed at a served process. */
+export function serveClients(url: string) {
+  const config = {
+    endpoint: url,
+    region: REGION,
+    credentials: { accessKeyId: ACCESS_KEY_ID, secretAccessKey: SECRET_ACCESS_KEY },
+    maxAttempts: 1,
+  };
+  return {
+    kafka: new KafkaClient(config),
+    kms: new KMSClient(config),
+    secretsManager: new SecretsManagerClient(config),
+  };
 }
