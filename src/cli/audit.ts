@@ -43,6 +43,11 @@ export async function audit(argv: string[], write: (line: string) => void): Prom
     until: values.until === undefined ? undefined : parseTime(values.until, '--until'),
     limit: values.limit === undefined ? undefined : parseLimit(values.limit),
   };
+  // A reader that has seen enough (`| head`) closes the pipe: that ends the listing, quietly.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    process.exit(0);
+  });
   const config = loadConfig();
   const store = await openStore(config);
   try {

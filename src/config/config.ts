@@ -141,7 +141,7 @@ const configSchema = z.strictObject({
   maxInFlight: z.coerce.number().int().min(1).default(1024),
   maxEventLoopDelayMs: z.coerce.number().int().min(0).default(1000),
   storeBusyTimeoutMs: z.coerce.number().int().min(0).default(5000),
-  shutdownGraceSeconds: z.coerce.number().min(0).max(3600).default(30),
+  shutdownGraceSeconds: z.coerce.number().min(1).max(3600).default(30),
   masterKeyFile: z.string().optional(),
   corsAllowedOrigins: z.array(z.string().min(1)).default(['*']),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

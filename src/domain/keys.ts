@@ -160,8 +160,10 @@ export class KeyService {
     try {
       await this.store.transaction((trx) => this.defaultSecretsManagerKey(scope, trx));
     } catch (error) {
-      // Another request created it first: it exists, which is all we need.
-      if (!isUniqueViolation(error)) throw error;
+      // Another request (or replica) created it first, and its alias is taken: it exists,
+      // which is all we need.
+      const exists = await this.resolveKeyId(scope, SECRETS_MANAGER_DEFAULT_ALIAS, this.store.db);
+      if (!exists) throw error;
     }
   }
 

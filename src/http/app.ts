@@ -48,6 +48,8 @@ export const CORS_ALLOWED_HEADERS = [
 const CORS_EXPOSED_HEADERS = ['x-amzn-RequestId', 'x-amzn-ErrorType', 'x-amz-apigw-id', 'Date'];
 /** How long no request may have arrived before a shutdown closes the listener. */
 const SHUTDOWN_QUIET_MS = 250;
+/** The longest the listener stays open for newcomers once nothing is in flight. */
+const SHUTDOWN_DRAIN_MS = 2000;
 /** Reason phrases of the statuses written straight to a socket too broken for Fastify. */
 const STATUS_TEXT: Record<number, string> = {
   400: 'Bad Request',
@@ -212,7 +214,12 @@ export async function buildApp(options: AppOptions): Promise<App> {
       // Closing the listener also drops the idle keep-alive connections, under any call a
       // client is sending on one. A quiet spell first lets active clients make that call,
       // hear 503 with `Connection: close`, and go.
-      while (inFlight.size > 0 || Date.now() - lastArrival < SHUTDOWN_QUIET_MS) {
+      // Under steady traffic no spell is ever quiet: by the end of the drain window every
+      // client has heard its 503, and only the calls in flight are waited for.
+      const drainEnds = Date.now() + SHUTDOWN_DRAIN_MS;
+      const quietOrDrained = () =>
+        Date.now() - lastArrival >= SHUTDOWN_QUIET_MS || Date.now() >= drainEnds;
+      while (inFlight.size > 0 || !quietOrDrained()) {
         await sleep(SHUTDOWN_QUIET_MS / 10);
       }
     },

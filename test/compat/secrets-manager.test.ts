@@ -91,6 +91,21 @@ async function currentValue(secretId: string): Promise<string | undefined> {
 }
 
 describe('CreateSecret', () => {
+  test('concurrent first secrets of a region without a key share one default key', async () => {
+    const fresh = server.secretsManager({ region: 'me-central-1' });
+    const names = Array.from({ length: 30 }, () => unique('first-in-region'));
+    await Promise.all(
+      names.map((name) => fresh.send(new CreateSecretCommand({ Name: name, SecretString: 'x' }))),
+    );
+    const keys = new Set<string | undefined>();
+    for (const name of names) {
+      const value = await fresh.send(new GetSecretValueCommand({ SecretId: name }));
+      assert.equal(value.SecretString, 'x');
+      keys.add((await fresh.send(new DescribeSecretCommand({ SecretId: name }))).KmsKeyId);
+    }
+    assert.equal(keys.size, 1, `one key for all: ${[...keys].join(', ')}`);
+  });
+
   test('returns an ARN that ends in a dash and six random characters', async () => {
     const name = unique('arn-format');
     const created = await secrets.send(new CreateSecretCommand({ Name: name, SecretString: 'x' }));

@@ -115,6 +115,28 @@ test('SIGTERM under load: in-flight calls finish, newcomers get 503, nothing is 
   }
 });
 
+test('traffic that never pauses does not hold a stop past its drain window', async () => {
+  const service = await serve({ SCRAM_SECRETS_SHUTDOWN_GRACE_SECONDS: '10' });
+  let polling = true;
+  // A poller that never waits longer than the quiet spell a stop looks for.
+  const poller = (async () => {
+    while (polling) {
+      await fetch(`${service.url}/health`).catch(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  })();
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const startedAt = Date.now();
+    assert.equal(await service.stop('SIGTERM'), 0, 'nothing was in flight: a clean stop');
+    const elapsed = Date.now() - startedAt;
+    assert.ok(elapsed < 6_000, `it stopped within its drain window (${elapsed} ms)`);
+  } finally {
+    polling = false;
+    await poller;
+  }
+});
+
 test('a request that outlives the shutdown grace period makes the stop exit 1', async () => {
   const service = await serve({ SCRAM_SECRETS_SHUTDOWN_GRACE_SECONDS: '1' });
   // A body that never finishes keeps its request in flight past any grace period.
