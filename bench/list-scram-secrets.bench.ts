@@ -6,7 +6,10 @@
  * service is also measured with SigV4 verification off, on the same data: that ratio says
  * what verifying signatures costs. Two calibration servers send the same body: a Fastify
  * route (what the framework alone costs) and `node:http` after a fixed spell of busy work per
- * request (what any such work costs in throughput, the kernel's wake-ups included).
+ * request (what any such work costs in throughput, the kernel's wake-ups included). Two more
+ * run one part of the service's own work each on bare `node:http` (part-server.ts): its
+ * SigV4 check before the recorded bytes, and its page read (SQL, nextToken, JSON) with no
+ * check, to show what each part alone costs.
  *
  * The service and the bare servers each run as a child process, so that the load generator
  * (autocannon, in this process) never shares their event loop. Everything listens on
@@ -80,6 +83,7 @@ const USER_HZ = 100;
 
 const SERVICE_MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const BARE_SERVER_MAIN = fileURLToPath(new URL('./bare-http-server.js', import.meta.url));
+const PART_SERVER_MAIN = fileURLToPath(new URL('./part-server.js', import.meta.url));
 
 interface Child {
   name: string;
@@ -148,8 +152,10 @@ async function main(): Promise<void> {
   // each sealed afresh).
   const verifiedDataDir = join(workDir, 'verified');
   const unverifiedDataDir = join(workDir, 'unverified');
-  cpSync(setupDataDir, verifiedDataDir, { recursive: true });
-  cpSync(setupDataDir, unverifiedDataDir, { recursive: true });
+  const pageDataDir = join(workDir, 'page');
+  for (const dir of [verifiedDataDir, unverifiedDataDir, pageDataDir]) {
+    cpSync(setupDataDir, dir, { recursive: true });
+  }
 
   const servicePort = await freePort();
   const service = await startService(verifiedDataDir, servicePort, true);
@@ -173,6 +179,28 @@ async function main(): Promise<void> {
     }
   }
 
+  // The service's parts alone, each by the service's own code on bare node:http: its
+  // signature check before the recorded bytes, and its page read (SQL, token, JSON) unsigned.
+  const signatureOnly = await startBareServer(
+    'node:http + the SigV4 check',
+    [recordingPath, '--sigv4'],
+    serviceEnvironment(verifiedDataDir, 0, true),
+    PART_SERVER_MAIN,
+  );
+  const signatureRequest = await signListRequest(signatureOnly.port, clusterArn);
+  if (!(await send(signatureOnly.port, signatureRequest)).body.equals(recorded.body)) {
+    throw new Error(`The ${signatureOnly.child.name} server does not send the recorded body.`);
+  }
+  const pageOnly = await startBareServer(
+    'node:http + the page read',
+    [recordingPath, '--page'],
+    serviceEnvironment(pageDataDir, 0, true),
+    PART_SERVER_MAIN,
+  );
+  if (!samePage((await send(pageOnly.port, request)).body, recorded.body)) {
+    throw new Error(`The ${pageOnly.child.name} server does not send the same page.`);
+  }
+
   const unverifiedPort = await freePort();
   const unverified = await startService(unverifiedDataDir, unverifiedPort, false);
   const unverifiedRequest = await signListRequest(unverifiedPort, clusterArn);
@@ -192,6 +220,13 @@ async function main(): Promise<void> {
       request,
       worked.child.process.pid,
     ),
+    target(
+      'node:http + SigV4 check',
+      signatureOnly.port,
+      signatureRequest,
+      signatureOnly.child.process.pid,
+    ),
+    target('node:http + page read', pageOnly.port, request, pageOnly.child.process.pid),
   ];
   for (const each of targets) await warmUp(each);
   for (let round = 0; round < ROUNDS; round += 1) {
@@ -206,6 +241,8 @@ async function main(): Promise<void> {
     unverifiedLoad: summary(targets[2]!),
     frameworkLoad: summary(targets[3]!),
     workedLoad: summary(targets[4]!),
+    signatureOnlyLoad: summary(targets[5]!),
+    pageOnlyLoad: summary(targets[6]!),
     rounds: targets.map((each) => each.rounds),
     serviceMemory: { setup: setupMemory, afterLoad: memoryMb(service.process.pid) },
     unverifiedMemory: memoryMb(unverified.process.pid),
@@ -227,7 +264,21 @@ async function startService(
   verifySignatures: boolean,
 ): Promise<Child> {
   const nodeArgs = (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawnChild('service', [...nodeArgs, SERVICE_MAIN, 'serve'], {
+  const child = spawnChild(
+    'service',
+    [...nodeArgs, SERVICE_MAIN, 'serve'],
+    serviceEnvironment(dataDir, port, verifySignatures),
+  );
+  await waitUntilListening(child, port);
+  return child;
+}
+
+function serviceEnvironment(
+  dataDir: string,
+  port: number,
+  verifySignatures: boolean,
+): NodeJS.ProcessEnv {
+  return {
     PATH: process.env.PATH ?? '',
     SCRAM_SECRETS_HOST: HOST,
     SCRAM_SECRETS_PORT: String(port),
@@ -236,18 +287,16 @@ async function startService(
     SCRAM_SECRETS_LOG_LEVEL: 'warn',
     SCRAM_SECRETS_CLUSTER_TRANSITION_SECONDS: '0',
     SCRAM_SECRETS_VERIFY_SIGNATURES: String(verifySignatures),
-  });
-  await waitUntilListening(child, port);
-  return child;
+  };
 }
 
 async function startBareServer(
   name: string,
   args: string[],
+  env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '' },
+  main = BARE_SERVER_MAIN,
 ): Promise<{ child: Child; port: number }> {
-  const child = spawnChild(name, [BARE_SERVER_MAIN, ...args], {
-    PATH: process.env.PATH ?? '',
-  });
+  const child = spawnChild(name, [main, ...args], env);
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(startFailure(child, 'did not report its port')),
@@ -647,6 +696,8 @@ interface Report {
   bareLoad: LoadResult;
   frameworkLoad: LoadResult;
   workedLoad: LoadResult;
+  signatureOnlyLoad: LoadResult;
+  pageOnlyLoad: LoadResult;
   /** Per server (in the order of the table), its rounds in the order they ran. */
   rounds: RoundResult[][];
   /** The process that created the data, and the verifying one that was measured. */
@@ -684,6 +735,8 @@ function report(figures: Report): void {
     loadLine('service, SigV4 off', figures.unverifiedLoad),
     loadLine('Fastify, same body', figures.frameworkLoad),
     loadLine(`node:http + ${CALIBRATION_WORK_US} us work`, figures.workedLoad),
+    loadLine('node:http + SigV4 check', figures.signatureOnlyLoad),
+    loadLine('node:http + page read', figures.pageOnlyLoad),
     '',
     `ratio service/bare: ${ratio.toFixed(3)} ` +
       `(target >= ${TARGET_RATIO}: ${verdict(ratio >= TARGET_RATIO)}); ` +
@@ -699,6 +752,9 @@ function report(figures: Report): void {
       `${rateRatio(figures.frameworkLoad, figures.bareLoad)}; node:http after ` +
       `${CALIBRATION_WORK_US} us of busy work per request ` +
       `${rateRatio(figures.workedLoad, figures.bareLoad)}`,
+    `the service's parts alone, as ratios to bare: its SigV4 check before the same bytes ` +
+      `${rateRatio(figures.signatureOnlyLoad, figures.bareLoad)}; its page read (SQL, ` +
+      `nextToken, JSON) without a check ${rateRatio(figures.pageOnlyLoad, figures.bareLoad)}`,
     `service peak RSS: ${rss === undefined ? 'unavailable (no /proc)' : `${rss.toFixed(1)} MB`} ` +
       `(target < ${TARGET_PEAK_RSS_MB} MB: ` +
       `${rss === undefined ? 'unknown' : verdict(rss < TARGET_PEAK_RSS_MB)})`,

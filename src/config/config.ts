@@ -176,47 +176,94 @@ export type Config = Omit<z.infer<typeof configSchema>, 'kafkaClusters' | 'kafka
   kafkaClusters: KafkaClusterConfig[];
 };
 
+/** The environment variable that gives each setting, by the setting's key in the config file. */
+const ENVIRONMENT = {
+  host: 'SCRAM_SECRETS_HOST',
+  port: 'SCRAM_SECRETS_PORT',
+  dataDir: 'SCRAM_SECRETS_DATA_DIR',
+  databaseUrl: 'SCRAM_SECRETS_DATABASE_URL',
+  credentials: 'SCRAM_SECRETS_CREDENTIALS',
+  masterKeyFile: 'SCRAM_SECRETS_MASTER_KEY_FILE',
+  corsAllowedOrigins: 'SCRAM_SECRETS_CORS_ORIGINS',
+  logLevel: 'SCRAM_SECRETS_LOG_LEVEL',
+  clusterTransitionSeconds: 'SCRAM_SECRETS_CLUSTER_TRANSITION_SECONDS',
+  verifySignatures: 'SCRAM_SECRETS_VERIFY_SIGNATURES',
+  maxInFlight: 'SCRAM_SECRETS_MAX_IN_FLIGHT',
+  maxEventLoopDelayMs: 'SCRAM_SECRETS_MAX_EVENT_LOOP_DELAY_MS',
+  storeBusyTimeoutMs: 'SCRAM_SECRETS_STORE_BUSY_TIMEOUT_MS',
+  shutdownGraceSeconds: 'SCRAM_SECRETS_SHUTDOWN_GRACE_SECONDS',
+  kafkaReconcileIntervalSeconds: 'SCRAM_SECRETS_KAFKA_RECONCILE_INTERVAL_SECONDS',
+  kafkaScramIterations: 'SCRAM_SECRETS_KAFKA_SCRAM_ITERATIONS',
+  kafkaLeaseSeconds: 'SCRAM_SECRETS_KAFKA_LEASE_SECONDS',
+  kafkaFullResyncSeconds: 'SCRAM_SECRETS_KAFKA_FULL_RESYNC_SECONDS',
+  secretSources: 'SCRAM_SECRETS_SECRET_SOURCES',
+  'throttle.read': 'SCRAM_SECRETS_THROTTLE_READ',
+  'throttle.write': 'SCRAM_SECRETS_THROTTLE_WRITE',
+} as const;
+
+/**
+ * Where the user set the setting at `path`, so that a refusal names what to change: the
+ * environment variable when it came from there (the environment wins over the file), else
+ * the key in the config file.
+ */
+function settingName(
+  path: PropertyKey[],
+  env: NodeJS.ProcessEnv,
+  configFile: string | undefined,
+): string {
+  const key = path.map(String).join('.');
+  for (let length = Math.min(path.length, 2); length >= 1; length -= 1) {
+    const prefix = path.slice(0, length).map(String).join('.');
+    const name = Object.hasOwn(ENVIRONMENT, prefix)
+      ? ENVIRONMENT[prefix as keyof typeof ENVIRONMENT]
+      : undefined;
+    if (name !== undefined && env[name] !== undefined) {
+      return key === prefix ? name : `${name} (${key})`;
+    }
+  }
+  return configFile ? `${key} in ${configFile}` : key;
+}
+
 /**
  * Builds the one configuration object from an optional JSON file (SCRAM_SECRETS_CONFIG) and
  * the environment, which wins. Invalid settings stop the start with a message naming them.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const fromFile = env.SCRAM_SECRETS_CONFIG ? readConfigFile(env.SCRAM_SECRETS_CONFIG) : {};
+  const configFile = env.SCRAM_SECRETS_CONFIG;
+  const fromFile = configFile ? readConfigFile(configFile) : {};
+  const read = (key: keyof typeof ENVIRONMENT): string | undefined => env[ENVIRONMENT[key]];
+  const credentials = read('credentials');
+  const corsOrigins = read('corsAllowedOrigins');
+  const secretSources = read('secretSources');
   const fromEnv: Record<string, unknown> = {
-    host: env.SCRAM_SECRETS_HOST,
-    port: env.SCRAM_SECRETS_PORT,
-    dataDir: env.SCRAM_SECRETS_DATA_DIR,
-    databaseUrl: env.SCRAM_SECRETS_DATABASE_URL,
-    credentials: env.SCRAM_SECRETS_CREDENTIALS
-      ? parseCredentials(env.SCRAM_SECRETS_CREDENTIALS)
-      : undefined,
-    masterKeyFile: env.SCRAM_SECRETS_MASTER_KEY_FILE,
+    host: read('host'),
+    port: read('port'),
+    dataDir: read('dataDir'),
+    databaseUrl: read('databaseUrl'),
+    credentials: credentials ? parseCredentials(credentials) : undefined,
+    masterKeyFile: read('masterKeyFile'),
     corsAllowedOrigins:
-      env.SCRAM_SECRETS_CORS_ORIGINS !== undefined
-        ? env.SCRAM_SECRETS_CORS_ORIGINS.split(',').map((origin) => origin.trim())
-        : undefined,
-    logLevel: env.SCRAM_SECRETS_LOG_LEVEL,
-    clusterTransitionSeconds: env.SCRAM_SECRETS_CLUSTER_TRANSITION_SECONDS,
-    verifySignatures: env.SCRAM_SECRETS_VERIFY_SIGNATURES,
-    maxInFlight: env.SCRAM_SECRETS_MAX_IN_FLIGHT,
-    maxEventLoopDelayMs: env.SCRAM_SECRETS_MAX_EVENT_LOOP_DELAY_MS,
-    storeBusyTimeoutMs: env.SCRAM_SECRETS_STORE_BUSY_TIMEOUT_MS,
-    shutdownGraceSeconds: env.SCRAM_SECRETS_SHUTDOWN_GRACE_SECONDS,
-    kafkaReconcileIntervalSeconds: env.SCRAM_SECRETS_KAFKA_RECONCILE_INTERVAL_SECONDS,
-    kafkaScramIterations: env.SCRAM_SECRETS_KAFKA_SCRAM_ITERATIONS,
-    kafkaLeaseSeconds: env.SCRAM_SECRETS_KAFKA_LEASE_SECONDS,
-    kafkaFullResyncSeconds: env.SCRAM_SECRETS_KAFKA_FULL_RESYNC_SECONDS,
-    secretSources: env.SCRAM_SECRETS_SECRET_SOURCES
-      ? parseJsonSetting('SCRAM_SECRETS_SECRET_SOURCES', env.SCRAM_SECRETS_SECRET_SOURCES)
+      corsOrigins !== undefined ? corsOrigins.split(',').map((origin) => origin.trim()) : undefined,
+    logLevel: read('logLevel'),
+    clusterTransitionSeconds: read('clusterTransitionSeconds'),
+    verifySignatures: read('verifySignatures'),
+    maxInFlight: read('maxInFlight'),
+    maxEventLoopDelayMs: read('maxEventLoopDelayMs'),
+    storeBusyTimeoutMs: read('storeBusyTimeoutMs'),
+    shutdownGraceSeconds: read('shutdownGraceSeconds'),
+    kafkaReconcileIntervalSeconds: read('kafkaReconcileIntervalSeconds'),
+    kafkaScramIterations: read('kafkaScramIterations'),
+    kafkaLeaseSeconds: read('kafkaLeaseSeconds'),
+    kafkaFullResyncSeconds: read('kafkaFullResyncSeconds'),
+    secretSources: secretSources
+      ? parseJsonSetting(ENVIRONMENT.secretSources, secretSources)
       : undefined,
   };
+  const throttleRead = read('throttle.read');
+  const throttleWrite = read('throttle.write');
   const throttleFromEnv = withoutUndefined({
-    read: env.SCRAM_SECRETS_THROTTLE_READ
-      ? parseBucket(env.SCRAM_SECRETS_THROTTLE_READ)
-      : undefined,
-    write: env.SCRAM_SECRETS_THROTTLE_WRITE
-      ? parseBucket(env.SCRAM_SECRETS_THROTTLE_WRITE)
-      : undefined,
+    read: throttleRead ? parseBucket(throttleRead) : undefined,
+    write: throttleWrite ? parseBucket(throttleWrite) : undefined,
   });
   const merged: Record<string, unknown> = { ...fromFile, ...withoutUndefined(fromEnv) };
   if (Object.keys(throttleFromEnv).length > 0) {
@@ -225,7 +272,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = configSchema.safeParse(merged);
   if (!parsed.success) {
     const problems = parsed.error.issues.map(
-      (issue) => `${issue.path.join('.')}: ${issue.message}`,
+      (issue) => `${settingName(issue.path, env, configFile)}: ${issue.message}`,
     );
     throw new Error(`Invalid configuration: ${problems.join('; ')}`);
   }

@@ -29,7 +29,7 @@ test('credentials are ACCESS_KEY_ID:SECRET_ACCESS_KEY:ACCOUNT_ID, comma-separate
 });
 
 test('invalid settings stop the start with a message naming them, never the secret', () => {
-  assert.throws(() => loadConfig({ SCRAM_SECRETS_PORT: 'eighty' }), /port/);
+  assert.throws(() => loadConfig({ SCRAM_SECRETS_PORT: 'eighty' }), /SCRAM_SECRETS_PORT/);
   assert.throws(
     () => loadConfig({ SCRAM_SECRETS_CREDENTIALS: 'AKIAAAAAAAAAAAAAAAAA:only-two' }),
     /ACCESS_KEY_ID:SECRET_ACCESS_KEY:ACCOUNT_ID/,
@@ -38,6 +38,37 @@ test('invalid settings stop the start with a message naming them, never the secr
     () => loadConfig({ SCRAM_SECRETS_CREDENTIALS: 'AKIAAAAAAAAAAAAAAAAA:a-long-secret-value:12' }),
     (error: Error) =>
       /accountId/.test(error.message) && !error.message.includes('a-long-secret-value'),
+  );
+});
+
+test('a refusal names the variable or the file key the user set', () => {
+  const file = join(mkdtempSync(join(tmpdir(), 'scram-config-')), 'config.json');
+  writeFileSync(file, JSON.stringify({ port: 'x', throttle: { read: { rate: -1, burst: 1 } } }));
+  const message = (env: NodeJS.ProcessEnv): string => {
+    try {
+      loadConfig(env);
+    } catch (error) {
+      return (error as Error).message;
+    }
+    throw new Error('the configuration was accepted');
+  };
+  assert.match(
+    message({ SCRAM_SECRETS_PORT: 'eighty' }),
+    /^Invalid configuration: SCRAM_SECRETS_PORT: /,
+  );
+  const fromFile = message({ SCRAM_SECRETS_CONFIG: file });
+  assert.match(fromFile, new RegExp(`port in ${file}: `));
+  assert.match(fromFile, new RegExp(`throttle\\.read\\.rate in ${file}: `));
+  // The environment wins over the file, and is named where it is the one that is wrong.
+  const both = message({ SCRAM_SECRETS_CONFIG: file, SCRAM_SECRETS_PORT: '6000' });
+  assert.doesNotMatch(both, /port in /);
+  assert.match(
+    message({ SCRAM_SECRETS_THROTTLE_WRITE: 'a:1' }),
+    /SCRAM_SECRETS_THROTTLE_WRITE \(throttle\.write\.rate\): /,
+  );
+  assert.match(
+    message({ SCRAM_SECRETS_CREDENTIALS: 'AKIAAAAAAAAAAAAAAAAA:too-short:111122223333' }),
+    /SCRAM_SECRETS_CREDENTIALS \(credentials\.0\.secretAccessKey\): /,
   );
 });
 
@@ -58,7 +89,10 @@ test('a misspelt or malformed setting stops the start', () => {
   writeFileSync(file, JSON.stringify({ corsAllowedOrigin: ['http://a.example'] }));
   assert.throws(() => loadConfig({ SCRAM_SECRETS_CONFIG: file }), /corsAllowedOrigin/);
   assert.throws(() => loadConfig({ SCRAM_SECRETS_CORS_ORIGINS: '' }), /corsAllowedOrigins/);
-  assert.throws(() => loadConfig({ SCRAM_SECRETS_VERIFY_SIGNATURES: 'no' }), /verifySignatures/);
+  assert.throws(
+    () => loadConfig({ SCRAM_SECRETS_VERIFY_SIGNATURES: 'no' }),
+    /SCRAM_SECRETS_VERIFY_SIGNATURES/,
+  );
   assert.equal(loadConfig({ SCRAM_SECRETS_VERIFY_SIGNATURES: 'false' }).verifySignatures, false);
   assert.equal(loadConfig({ SCRAM_SECRETS_VERIFY_SIGNATURES: '1' }).verifySignatures, true);
   assert.throws(() => loadConfig({ SCRAM_SECRETS_THROTTLE_WRITE: '5:0' }), /burst of at least 1/);
