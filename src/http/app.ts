@@ -374,8 +374,9 @@ async function audited<T>(
     await record(type, resource());
     throw error;
   }
-  const named = resource();
-  await record('success', named === '*' ? (createdResource(result) ?? named) : named);
+  // The answer names the resource in full where the request could not: the secret that
+  // CreateSecret made, with its suffix, or the cluster that CreateCluster made.
+  await record('success', resourceInAnswer(result) ?? resource());
   return result;
 }
 
@@ -414,7 +415,8 @@ function storeErrorSummary(error: unknown): string {
 }
 
 /** A call that creates a resource names it only in its answer; the audit log names it too. */
-function createdResource(result: unknown): string | undefined {
+/** The ARN an answer names as the resource acted on (the same one, or a new one). */
+function resourceInAnswer(result: unknown): string | undefined {
   const output = result as
     | {
         body?: { clusterArn?: unknown };

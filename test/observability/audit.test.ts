@@ -18,6 +18,7 @@ let t: TestServer;
 let clusterArn: string;
 let otherClusterArn: string;
 let password: string;
+let secretArn: string;
 let startedAt: number;
 /** A time after the setup's calls and before the named principals' calls. */
 let midpoint: number;
@@ -46,6 +47,7 @@ before(async () => {
   const keyId = await createKey(t.kms());
   const secret = await createMskSecret(t.secretsManager(), { kmsKeyId: keyId });
   password = secret.password;
+  secretArn = secret.arn;
   clusterArn = await createScramCluster(t.kafka());
   otherClusterArn = await createScramCluster(t.kafka());
   await t
@@ -153,6 +155,17 @@ test('filters: cluster, principal and time', () => {
   assert.equal(auditCli('--until', new Date(startedAt - 60_000).toISOString()).events.length, 0);
   assert.ok(auditCli('--since', new Date(startedAt - 60_000).toISOString()).events.length >= 6);
   assert.equal(auditCli('--limit', '2').events.length, 2);
+});
+
+test('--resource with the full ARN a secret got finds its creation and its changes', () => {
+  const onSecret = auditCli('--resource', secretArn).events;
+  assert.deepEqual(
+    onSecret.map((event) => [event.action, event.outcome]),
+    [
+      ['secretsmanager:CreateSecret', 'success'],
+      ['secretsmanager:PutSecretValue', 'success'],
+    ],
+  );
 });
 
 test('--since and --until split the log at the bound', () => {
