@@ -26,6 +26,12 @@ export interface KmsKey {
   keySpec: string;
   creationDate: number;
   deletionDate: number | null;
+  tags: KeyTag[];
+}
+
+export interface KeyTag {
+  TagKey: string;
+  TagValue: string;
 }
 
 export interface KeyAlias {
@@ -385,6 +391,7 @@ function toKey(row: KmsKeyTable): KmsKey {
     keySpec: row.key_spec,
     creationDate: Number(row.creation_date),
     deletionDate: row.deletion_date === null ? null : Number(row.deletion_date),
+    tags: JSON.parse(row.tags) as KeyTag[],
   };
 }
 

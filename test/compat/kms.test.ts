@@ -10,11 +10,14 @@ import {
   DescribeKeyCommand,
   DisableKeyCommand,
   EnableKeyCommand,
+  GetKeyPolicyCommand,
+  GetKeyRotationStatusCommand,
   InvalidMarkerException,
   KMSInvalidStateException,
   KMSServiceException,
   ListAliasesCommand,
   ListKeysCommand,
+  ListResourceTagsCommand,
   NotFoundException,
   ScheduleKeyDeletionCommand,
   UnsupportedOperationException,
@@ -402,6 +405,88 @@ describe('key states', () => {
 
     await kms.send(new EnableKeyCommand({ KeyId: key.KeyId }));
     assert.equal((await describeKey(key.KeyId!)).KeyState, 'Enabled');
+  });
+});
+
+describe('what IAM tools and Terraform read of a key', () => {
+  test("GetKeyPolicy gives KMS's default policy: the account manages the key", async () => {
+    const key = await newKey();
+    for (const reference of [key.KeyId!, key.Arn!]) {
+      const answer = await kms.send(new GetKeyPolicyCommand({ KeyId: reference }));
+      assert.equal(answer.PolicyName, 'default');
+      const policy = JSON.parse(answer.Policy!) as {
+        Statement: Array<{ Effect: string; Principal: { AWS: string }; Action: string }>;
+      };
+      assert.deepEqual(
+        policy.Statement.map(({ Effect, Principal, Action }) => [Effect, Principal.AWS, Action]),
+        [['Allow', `arn:aws:iam::${ACCOUNT_ID}:root`, 'kms:*']],
+      );
+    }
+    const named = await kms.send(
+      new GetKeyPolicyCommand({ KeyId: key.KeyId, PolicyName: 'default' }),
+    );
+    assert.equal(named.PolicyName, 'default');
+    await rejectsWith(
+      kms.send(new GetKeyPolicyCommand({ KeyId: key.KeyId, PolicyName: 'other' })),
+      NotFoundException,
+    );
+    await rejectsWith(
+      kms.send(new GetKeyPolicyCommand({ KeyId: randomUUID() })),
+      NotFoundException,
+    );
+  });
+
+  test('GetKeyRotationStatus says a key is not rotated', async () => {
+    const key = await newKey();
+    const status = await kms.send(new GetKeyRotationStatusCommand({ KeyId: key.KeyId }));
+    assert.equal(status.KeyRotationEnabled, false);
+    assert.equal(status.KeyId, key.Arn);
+  });
+
+  test('ListResourceTags pages through the tags CreateKey was given', async () => {
+    const tags = [
+      { TagKey: 'team', TagValue: 'streaming' },
+      { TagKey: 'env', TagValue: 'test' },
+      { TagKey: 'cost-center', TagValue: '42' },
+    ];
+    const key = (await kms.send(new CreateKeyCommand({ Tags: tags }))).KeyMetadata!;
+    const listed: Array<{ TagKey?: string; TagValue?: string }> = [];
+    let marker: string | undefined;
+    do {
+      const page = await kms.send(
+        new ListResourceTagsCommand({ KeyId: key.Arn, Limit: 2, Marker: marker }),
+      );
+      assert.ok((page.Tags ?? []).length <= 2);
+      assert.equal(page.Truncated, page.NextMarker !== undefined);
+      listed.push(...(page.Tags ?? []));
+      marker = page.NextMarker;
+    } while (marker !== undefined);
+    const byKey = (left: { TagKey?: string }, right: { TagKey?: string }) =>
+      left.TagKey! < right.TagKey! ? -1 : 1;
+    assert.deepEqual(listed, [...tags].sort(byKey));
+    const untagged = await kms.send(new ListResourceTagsCommand({ KeyId: (await newKey()).KeyId }));
+    assert.deepEqual(untagged.Tags, []);
+    await rejectsWith(
+      kms.send(new ListResourceTagsCommand({ KeyId: key.KeyId, Marker: 'made-up' })),
+      InvalidMarkerException,
+    );
+  });
+
+  test("another account's key has no policy, status or tags for the caller", async () => {
+    const key = await newKey();
+    const other = server.kms({
+      accessKeyId: OTHER_ACCESS_KEY_ID,
+      secretAccessKey: OTHER_SECRET_ACCESS_KEY,
+    });
+    await rejectsWith(other.send(new GetKeyPolicyCommand({ KeyId: key.Arn })), NotFoundException);
+    await rejectsWith(
+      other.send(new GetKeyRotationStatusCommand({ KeyId: key.Arn })),
+      NotFoundException,
+    );
+    await rejectsWith(
+      other.send(new ListResourceTagsCommand({ KeyId: key.Arn })),
+      NotFoundException,
+    );
   });
 });
 

@@ -6,9 +6,11 @@ import { after, before, describe, test } from 'node:test';
 
 import {
   CancelKeyDeletionCommand,
+  CreateAliasCommand,
   CreateKeyCommand,
   DisableKeyCommand,
   EnableKeyCommand,
+  ListAliasesCommand,
   ScheduleKeyDeletionCommand,
 } from '@aws-sdk/client-kms';
 import {
@@ -97,13 +99,20 @@ describe('CreateSecret', () => {
     await Promise.all(
       names.map((name) => fresh.send(new CreateSecretCommand({ Name: name, SecretString: 'x' }))),
     );
+    // DescribeSecret leaves the default key out; each version names the key that sealed it.
     const keys = new Set<string | undefined>();
     for (const name of names) {
       const value = await fresh.send(new GetSecretValueCommand({ SecretId: name }));
       assert.equal(value.SecretString, 'x');
-      keys.add((await fresh.send(new DescribeSecretCommand({ SecretId: name }))).KmsKeyId);
+      const versions = await fresh.send(new ListSecretVersionIdsCommand({ SecretId: name }));
+      for (const version of versions.Versions ?? []) keys.add(version.KmsKeyIds?.[0]);
     }
     assert.equal(keys.size, 1, `one key for all: ${[...keys].join(', ')}`);
+    const aliases = await server.kms({ region: 'me-central-1' }).send(new ListAliasesCommand({}));
+    const defaultKey = (aliases.Aliases ?? []).find(
+      (alias) => alias.AliasName === 'alias/aws/secretsmanager',
+    );
+    assert.match([...keys][0] ?? '', new RegExp(`:key/${defaultKey?.TargetKeyId}$`));
   });
 
   test('returns an ARN that ends in a dash and six random characters', async () => {
@@ -253,13 +262,32 @@ describe('DescribeSecret', () => {
     assert.equal(described.ARN, created.ARN);
     assert.equal(described.Name, name);
     assert.equal(described.Description, 'the description');
-    assert.equal(described.KmsKeyId, key.arn);
+    // As the caller named it: a tool that compares it with what it sent sees no change.
+    assert.equal(described.KmsKeyId, key.keyId);
     assert.deepEqual(described.VersionIdsToStages, { [created.VersionId!]: ['AWSCURRENT'] });
     assert.deepEqual(described.Tags, [{ Key: 'team', Value: 'streaming' }]);
     assert.ok(described.CreatedDate instanceof Date);
     assert.ok(described.LastChangedDate instanceof Date);
     assert.ok(Math.abs(described.CreatedDate.getTime() - before) < 60_000);
     assert.equal(described.DeletedDate, undefined);
+  });
+
+  test('shows a key ARN as given, and an alias name as its alias ARN', async () => {
+    const key = await createKey();
+    const aliasName = `alias/${unique('describe-alias')}`;
+    await server.kms().send(new CreateAliasCommand({ AliasName: aliasName, TargetKeyId: key.arn }));
+    const byArn = unique('key-arn');
+    await secrets.send(
+      new CreateSecretCommand({ Name: byArn, KmsKeyId: key.arn, SecretString: 'v' }),
+    );
+    const byAlias = unique('key-alias');
+    await secrets.send(
+      new CreateSecretCommand({ Name: byAlias, KmsKeyId: aliasName, SecretString: 'v' }),
+    );
+    const shown = async (name: string) =>
+      (await secrets.send(new DescribeSecretCommand({ SecretId: name }))).KmsKeyId;
+    assert.equal(await shown(byArn), key.arn);
+    assert.equal(await shown(byAlias), `arn:aws:kms:${REGION}:${ACCOUNT_ID}:${aliasName}`);
   });
 
   test('leaves KmsKeyId out for a secret under the default key', async () => {

@@ -166,6 +166,71 @@ const cancelKeyDeletion: JsonOperation = async (services, context, body) => {
   return { KeyId: key.arn };
 };
 
+/**
+ * The key policy KMS gives a key created without one: the account may use and manage the key
+ * through IAM policies. This service has no key policies of its own (PutKeyPolicy is not
+ * served), so every key has this one; IAM tools and Terraform read it.
+ */
+function defaultKeyPolicy(key: KmsKey): string {
+  return JSON.stringify({
+    Version: '2012-10-17',
+    Id: 'key-default-1',
+    Statement: [
+      {
+        Sid: 'Enable IAM User Permissions',
+        Effect: 'Allow',
+        Principal: { AWS: `arn:${key.arn.split(':')[1]}:iam::${key.accountId}:root` },
+        Action: 'kms:*',
+        Resource: '*',
+      },
+    ],
+  });
+}
+
+const getKeyPolicy: JsonOperation = async (services, context, body) => {
+  const input = parseJsonInput(
+    z.object({ KeyId: keyId, PolicyName: z.string().min(1).max(128).optional() }),
+    body,
+  );
+  const key = await services.keys.findKey(context, input.KeyId);
+  if (input.PolicyName !== undefined && input.PolicyName !== 'default') {
+    throw jsonError(
+      'NotFoundException',
+      `Key ${key.arn} has no policy named ${input.PolicyName}; its only policy is 'default'.`,
+    );
+  }
+  return { Policy: defaultKeyPolicy(key), PolicyName: 'default' };
+};
+
+const getKeyRotationStatus: JsonOperation = async (services, context, body) => {
+  const input = parseJsonInput(z.object({ KeyId: keyId }), body);
+  const key = await services.keys.findKey(context, input.KeyId);
+  // Keys here are never rotated (EnableKeyRotation is not served).
+  return { KeyId: key.arn, KeyRotationEnabled: false };
+};
+
+const listResourceTags: JsonOperation = async (services, context, body) => {
+  const input = parseJsonInput(z.object({ KeyId: keyId, Limit: limit, Marker: marker }), body);
+  const key = await services.keys.findKey(context, input.KeyId);
+  const listing = `kms-tags:${key.arn}`;
+  const after = readMarker(services, listing, input.Marker);
+  // In code-unit order, the order the marker's comparison below uses.
+  const tags = [...key.tags].sort((left, right) =>
+    left.TagKey < right.TagKey ? -1 : left.TagKey > right.TagKey ? 1 : 0,
+  );
+  const rest = after === undefined ? tags : tags.filter((tag) => tag.TagKey > after);
+  const pageSize = input.Limit ?? 50;
+  const page = rest.slice(0, pageSize);
+  const truncated = rest.length > pageSize;
+  return {
+    Tags: page,
+    Truncated: truncated,
+    NextMarker: truncated
+      ? services.tokens.issue(listing, page[page.length - 1]!.TagKey)
+      : undefined,
+  };
+};
+
 /** Every KMS operation this service answers, by its X-Amz-Target name. */
 export const kmsOperations: Record<string, JsonOperation> = {
   CreateKey: createKey,
@@ -177,4 +242,7 @@ export const kmsOperations: Record<string, JsonOperation> = {
   DisableKey: disableKey,
   ScheduleKeyDeletion: scheduleKeyDeletion,
   CancelKeyDeletion: cancelKeyDeletion,
+  GetKeyPolicy: getKeyPolicy,
+  GetKeyRotationStatus: getKeyRotationStatus,
+  ListResourceTags: listResourceTags,
 };

@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 import type { JsonOperation, Services } from '../types.js';
 import { parseJsonInput } from '../validation.js';
-import type { RequestContext } from '../../domain/context.js';
+import { kmsAliasArn } from '../../domain/arn.js';
 import { jsonError } from '../../domain/errors.js';
 import type { Secret, SecretValue } from '../../domain/secrets.js';
 
@@ -68,24 +68,28 @@ const createSecret: JsonOperation = async (services, context, body) => {
 const describeSecret: JsonOperation = async (services, context, body) => {
   const input = parse(z.object({ SecretId: secretId }), body);
   const secret = await services.secrets.findSecret(context, input.SecretId, { allowDeleted: true });
-  return describe(services, context, secret);
+  return describe(services, secret);
 };
 
-async function describe(
-  services: Services,
-  context: RequestContext,
-  secret: Secret,
-): Promise<Record<string, unknown>> {
+/**
+ * The key as DescribeSecret shows it: as the caller named it (a key id stays a key id, so
+ * that tools which compare it with what they sent, Terraform among them, see no change),
+ * except that an alias name is shown as its alias ARN, as Secrets Manager does.
+ */
+function shownKeyReference(secret: Secret): string | undefined {
+  if (secret.kmsKeyId === null) return undefined;
+  return secret.kmsKeyId.startsWith('alias/')
+    ? kmsAliasArn(secret, secret.kmsKeyId)
+    : secret.kmsKeyId;
+}
+
+async function describe(services: Services, secret: Secret): Promise<Record<string, unknown>> {
   const versions = await services.secrets.versions(secret);
-  const key =
-    secret.kmsKeyId === null
-      ? undefined
-      : await services.keys.findKey(context, secret.kmsKeyId).catch(() => undefined);
   return {
     ARN: secret.arn,
     Name: secret.name,
     Description: secret.description ?? undefined,
-    KmsKeyId: secret.kmsKeyId === null ? undefined : (key?.arn ?? secret.kmsKeyId),
+    KmsKeyId: shownKeyReference(secret),
     RotationEnabled: false,
     CreatedDate: seconds(secret.createdDate),
     LastChangedDate: seconds(secret.lastChangedDate),
@@ -252,7 +256,7 @@ const listSecrets: JsonOperation = async (services, context, body) => {
   const page = all.slice(start, start + limit);
   const entries = await Promise.all(
     page.map(async (secret) => {
-      const described = await describe(services, context, secret);
+      const described = await describe(services, secret);
       return {
         ...described,
         SecretVersionsToStages: described.VersionIdsToStages,
