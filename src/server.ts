@@ -82,6 +82,7 @@ export async function startServer(
     throttle: config.throttle,
     maxInFlight: config.maxInFlight,
     maxEventLoopDelayMs: config.maxEventLoopDelayMs,
+    requestTimeoutMs: config.requestTimeoutSeconds * 1000,
     audit: new AuditLog(store),
   });
   registerDataPlaneRoutes(app, {

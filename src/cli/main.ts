@@ -35,6 +35,8 @@ Environment:
   SCRAM_SECRETS_STORE_BUSY_TIMEOUT_MS      wait for a locked database before 503 (5000)
   SCRAM_SECRETS_SHUTDOWN_GRACE_SECONDS     how long a stop waits for requests in flight
                                            before it exits 1 anyway (30)
+  SCRAM_SECRETS_REQUEST_TIMEOUT_SECONDS    how long a client may take to send a request
+                                           before it is answered 408 (20)
   SCRAM_SECRETS_KAFKA_RECONCILE_INTERVAL_SECONDS
                                            seconds between Kafka reconcile passes (30)
   SCRAM_SECRETS_KAFKA_SCRAM_ITERATIONS     SCRAM iterations of the users written (4096)

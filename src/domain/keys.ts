@@ -131,12 +131,7 @@ export class KeyService {
           'letters, digits, slashes, underscores or dashes.',
       );
     }
-    if (aliasName.startsWith('alias/aws/')) {
-      throw jsonError(
-        'NotAuthorizedException',
-        `Alias names that begin with 'alias/aws/' are reserved for AWS managed keys.`,
-      );
-    }
+    refuseReservedAlias(aliasName);
     if (isAliasReference(targetKeyReference)) {
       throw jsonError(
         'ValidationException',
@@ -162,6 +157,44 @@ export class KeyService {
    * Makes sure the account's default Secrets Manager key exists, in a transaction of its own,
    * so that concurrent first secrets of an account agree on one key.
    */
+  /** Removes an alias; the key it pointed at, and what that key sealed, are untouched. */
+  async deleteAlias(scope: Scope, aliasName: string): Promise<void> {
+    refuseReservedAlias(aliasName);
+    const deleted = await this.store.db
+      .deleteFrom('kms_aliases')
+      .where('account_id', '=', scope.accountId)
+      .where('region', '=', scope.region)
+      .where('alias_name', '=', aliasName)
+      .executeTakeFirst();
+    if (Number(deleted.numDeletedRows) === 0) throw aliasNotFound(scope, aliasName);
+  }
+
+  /** Points an existing alias at another customer managed key. */
+  async updateAlias(scope: Scope, aliasName: string, targetKeyReference: string): Promise<void> {
+    refuseReservedAlias(aliasName);
+    if (isAliasReference(targetKeyReference)) {
+      throw jsonError(
+        'ValidationException',
+        'TargetKeyId must be a key id or key ARN: an alias cannot point to another alias.',
+      );
+    }
+    await this.store.transaction(async (trx) => {
+      const key = await this.findKey(scope, targetKeyReference, trx);
+      if (key.keyManager === 'AWS') {
+        throw jsonError('NotAuthorizedException', 'An alias cannot point to an AWS managed key.');
+      }
+      this.refuseIfPendingDeletion(key);
+      const updated = await trx
+        .updateTable('kms_aliases')
+        .set({ target_key_id: key.keyId })
+        .where('account_id', '=', scope.accountId)
+        .where('region', '=', scope.region)
+        .where('alias_name', '=', aliasName)
+        .executeTakeFirst();
+      if (Number(updated.numUpdatedRows) === 0) throw aliasNotFound(scope, aliasName);
+    });
+  }
+
   async ensureDefaultSecretsManagerKey(scope: Scope): Promise<void> {
     try {
       await this.store.transaction((trx) => this.defaultSecretsManagerKey(scope, trx));
@@ -393,6 +426,19 @@ function toKey(row: KmsKeyTable): KmsKey {
     deletionDate: row.deletion_date === null ? null : Number(row.deletion_date),
     tags: JSON.parse(row.tags) as KeyTag[],
   };
+}
+
+function refuseReservedAlias(aliasName: string): void {
+  if (aliasName.startsWith('alias/aws/')) {
+    throw jsonError(
+      'NotAuthorizedException',
+      `Alias names that begin with 'alias/aws/' are reserved for AWS managed keys.`,
+    );
+  }
+}
+
+function aliasNotFound(scope: Scope, aliasName: string): ServiceError {
+  return jsonError('NotFoundException', `Alias ${kmsAliasArn(scope, aliasName)} is not found.`);
 }
 
 function aliasExists(scope: Scope, aliasName: string): ServiceError {

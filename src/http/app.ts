@@ -50,6 +50,10 @@ const CORS_EXPOSED_HEADERS = ['x-amzn-RequestId', 'x-amzn-ErrorType', 'x-amz-api
 const SHUTDOWN_QUIET_MS = 250;
 /** The longest the listener stays open for newcomers once nothing is in flight. */
 const SHUTDOWN_DRAIN_MS = 2000;
+/** The longest a request may take to arrive when the configuration does not say. */
+const DEFAULT_REQUEST_TIMEOUT_MS = 20_000;
+/** How often Node looks for requests past their time; its own default is 30 s. */
+const REQUEST_TIMEOUT_CHECK_MS = 1000;
 /** Reason phrases of the statuses written straight to a socket too broken for Fastify. */
 const STATUS_TEXT: Record<number, string> = {
   400: 'Bad Request',
@@ -67,6 +71,8 @@ export interface AppOptions {
   throttle?: { read: BucketSettings; write: BucketSettings };
   maxInFlight?: number;
   maxEventLoopDelayMs?: number;
+  /** How long a client may take to send a whole request, headers and body. */
+  requestTimeoutMs?: number;
   audit?: AuditLog;
 }
 
@@ -103,11 +109,20 @@ declare module 'fastify' {
  * AWS shape.
  */
 export async function buildApp(options: AppOptions): Promise<App> {
+  const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  const inFlight = new Set<ServerResponse>();
   const app = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     genReqId: () => randomUUID(),
     bodyLimit: 1024 * 1024,
+    // A client that never finishes its request would hold its place among those in flight
+    // (and hold up a shutdown) for good: past this it is answered 408 and disconnected.
+    requestTimeout: requestTimeoutMs,
+    http: {
+      headersTimeout: Math.min(requestTimeoutMs, 60_000),
+      connectionsCheckingInterval: Math.min(REQUEST_TIMEOUT_CHECK_MS, requestTimeoutMs),
+    },
     // Shutdown answers newcomers itself, in the AWS shape.
     return503OnClosing: false,
     // A percent-encoded cluster ARN alone runs to ~180 characters, past the default of 100.
@@ -119,6 +134,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     // The router refuses a malformed or over-long path before any hook runs; the answer must
     // still be an AWS error with a request id.
     frameworkErrors: (error, request, reply) => {
+      refuseEarly(reply);
       allowOrigin(options.corsAllowedOrigins, request, reply);
       sendError(request, reply, toServiceError(error, request));
     },
@@ -136,7 +152,6 @@ export async function buildApp(options: AppOptions): Promise<App> {
 
   let closing = false;
   let lastArrival = 0;
-  const inFlight = new Set<ServerResponse>();
   const maxInFlight = options.maxInFlight ?? 1024;
   // Callbacks rather than async hooks: every request passes here, and a promise per request
   // is a cost these hooks need not pay.
@@ -164,6 +179,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     maxEventLoopDelay: options.maxEventLoopDelayMs ?? 1000,
     retryAfter: 1,
     pressureHandler: (request, reply) => {
+      refuseEarly(reply);
       sendError(request, reply, serviceUnavailable('The service is overloaded. Retry shortly.', 1));
     },
   });
@@ -171,7 +187,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   app.addHook('onRequest', (_request, reply, done) => {
     if (closing) {
       lastArrival = Date.now();
-      reply.header('connection', 'close');
+      refuseEarly(reply);
       const message = 'The service is shutting down. Retry against another replica or shortly.';
       done(serviceUnavailable(message, 1));
       return;
@@ -180,6 +196,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
     inFlight.add(response);
     response.once('close', () => inFlight.delete(response));
     if (inFlight.size > maxInFlight) {
+      refuseEarly(reply);
       done(serviceUnavailable('The service has too many requests in flight. Retry shortly.', 1));
       return;
     }
@@ -224,6 +241,15 @@ export async function buildApp(options: AppOptions): Promise<App> {
       }
     },
   };
+}
+
+/**
+ * An answer given before the request's body has been read closes the connection after it:
+ * the rest of the body is never read, and a client that never sends it holds no connection
+ * until its request times out, to be answered a second time.
+ */
+function refuseEarly(reply: FastifyReply): void {
+  reply.header('connection', 'close');
 }
 
 /**

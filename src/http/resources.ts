@@ -1,5 +1,5 @@
 import type { Services } from '../api/types.js';
-import { partitionOf } from '../domain/arn.js';
+import { kmsAliasArn, partitionOf } from '../domain/arn.js';
 import type { RequestContext } from '../domain/context.js';
 
 /**
@@ -32,7 +32,10 @@ export async function resourceOfJsonCall(
     return '*';
   }
   const keyReference = typeof input.KeyId === 'string' ? input.KeyId : input.TargetKeyId;
-  if (typeof keyReference !== 'string') return '*';
+  if (typeof keyReference !== 'string') {
+    // DeleteAlias names only the alias.
+    return typeof input.AliasName === 'string' ? kmsAliasArn(context, input.AliasName) : '*';
+  }
   const key = await services.keys.findKey(context, keyReference).catch(() => undefined);
   return key?.arn ?? keyReference;
 }

@@ -272,7 +272,7 @@ describe('DescribeSecret', () => {
     assert.equal(described.DeletedDate, undefined);
   });
 
-  test('shows a key ARN as given, and an alias name as its alias ARN', async () => {
+  test('shows a key ARN and an alias name as given', async () => {
     const key = await createKey();
     const aliasName = `alias/${unique('describe-alias')}`;
     await server.kms().send(new CreateAliasCommand({ AliasName: aliasName, TargetKeyId: key.arn }));
@@ -287,7 +287,7 @@ describe('DescribeSecret', () => {
     const shown = async (name: string) =>
       (await secrets.send(new DescribeSecretCommand({ SecretId: name }))).KmsKeyId;
     assert.equal(await shown(byArn), key.arn);
-    assert.equal(await shown(byAlias), `arn:aws:kms:${REGION}:${ACCOUNT_ID}:${aliasName}`);
+    assert.equal(await shown(byAlias), aliasName);
   });
 
   test('leaves KmsKeyId out for a secret under the default key', async () => {

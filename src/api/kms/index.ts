@@ -6,6 +6,7 @@ import { jsonError } from '../../domain/errors.js';
 import type { KmsKey } from '../../domain/keys.js';
 
 const keyId = z.string().min(1).max(2048);
+const aliasName = z.string().min(1).max(256);
 const limit = z.number().int().min(1).max(1000).optional();
 const marker = z.string().min(1).max(1024).optional();
 
@@ -93,11 +94,20 @@ const listKeys: JsonOperation = async (services, context, body) => {
 };
 
 const createAlias: JsonOperation = async (services, context, body) => {
-  const input = parseJsonInput(
-    z.object({ AliasName: z.string().min(1).max(256), TargetKeyId: keyId }),
-    body,
-  );
+  const input = parseJsonInput(z.object({ AliasName: aliasName, TargetKeyId: keyId }), body);
   await services.keys.createAlias(context, input.AliasName, input.TargetKeyId);
+  return {};
+};
+
+const deleteAlias: JsonOperation = async (services, context, body) => {
+  const input = parseJsonInput(z.object({ AliasName: aliasName }), body);
+  await services.keys.deleteAlias(context, input.AliasName);
+  return {};
+};
+
+const updateAlias: JsonOperation = async (services, context, body) => {
+  const input = parseJsonInput(z.object({ AliasName: aliasName, TargetKeyId: keyId }), body);
+  await services.keys.updateAlias(context, input.AliasName, input.TargetKeyId);
   return {};
 };
 
@@ -237,6 +247,8 @@ export const kmsOperations: Record<string, JsonOperation> = {
   DescribeKey: describeKey,
   ListKeys: listKeys,
   CreateAlias: createAlias,
+  DeleteAlias: deleteAlias,
+  UpdateAlias: updateAlias,
   ListAliases: listAliases,
   EnableKey: enableKey,
   DisableKey: disableKey,

@@ -2,7 +2,6 @@ import { z } from 'zod';
 
 import type { JsonOperation, Services } from '../types.js';
 import { parseJsonInput } from '../validation.js';
-import { kmsAliasArn } from '../../domain/arn.js';
 import { jsonError } from '../../domain/errors.js';
 import type { Secret, SecretValue } from '../../domain/secrets.js';
 
@@ -72,15 +71,12 @@ const describeSecret: JsonOperation = async (services, context, body) => {
 };
 
 /**
- * The key as DescribeSecret shows it: as the caller named it (a key id stays a key id, so
- * that tools which compare it with what they sent, Terraform among them, see no change),
- * except that an alias name is shown as its alias ARN, as Secrets Manager does.
+ * The key as DescribeSecret shows it: as the caller named it (key id, key ARN, alias name or
+ * alias ARN), as Secrets Manager keeps it, so that tools which compare it with what they
+ * sent, Terraform among them, see no change.
  */
 function shownKeyReference(secret: Secret): string | undefined {
-  if (secret.kmsKeyId === null) return undefined;
-  return secret.kmsKeyId.startsWith('alias/')
-    ? kmsAliasArn(secret, secret.kmsKeyId)
-    : secret.kmsKeyId;
+  return secret.kmsKeyId ?? undefined;
 }
 
 async function describe(services: Services, secret: Secret): Promise<Record<string, unknown>> {
