@@ -19,8 +19,9 @@ import {
 
 /**
  * Terraform's AWS provider, unmodified, drives the service through a whole life: create a
- * key, two secrets, a SCRAM cluster and the association; plan again and find nothing to
- * change; swap the associated secret; destroy it all. Terraform and the provider cannot be
+ * key with an alias, three secrets (under the key id, the key ARN and the alias), a secret
+ * policy, a SCRAM cluster, the association and a single association; plan again and find
+ * nothing to change; swap an associated secret; destroy it all. Terraform and the provider cannot be
  * installed from the registries this project uses, so the test runs where they already are:
  * `terraform` on PATH and the provider in a filesystem mirror (SCRAM_SECRETS_TERRAFORM_PLUGINS,
  * by default /opt/tf-plugins). Elsewhere it is skipped, saying why.
@@ -102,9 +103,38 @@ provider "aws" {
 }
 resource "aws_kms_key" "msk" {
   description = "SCRAM secrets of the orders cluster"
+  tags        = { team = "orders" }
+}
+resource "aws_kms_alias" "msk" {
+  name          = "alias/orders-scram"
+  target_key_id = aws_kms_key.msk.key_id
 }
 ${secret('alice', 'key_id')}
 ${secret('bob', 'arn')}
+resource "aws_secretsmanager_secret" "carol" {
+  name                    = "AmazonMSK_carol"
+  kms_key_id              = aws_kms_alias.msk.name
+  recovery_window_in_days = 0
+  tags                    = { team = "orders" }
+}
+resource "aws_secretsmanager_secret_version" "carol" {
+  secret_id     = aws_secretsmanager_secret.carol.id
+  secret_string = jsonencode({ username = "carol", password = "carol-password" })
+}
+# The read grant MSK attaches, kept in Terraform's state so that it plans clean.
+resource "aws_secretsmanager_secret_policy" "alice" {
+  secret_arn = aws_secretsmanager_secret.alice.arn
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "AWSKafkaResourcePolicy"
+      Effect    = "Allow"
+      Principal = { Service = "kafka.amazonaws.com" }
+      Action    = "secretsmanager:getSecretValue"
+      Resource  = aws_secretsmanager_secret.alice.arn
+    }]
+  })
+}
 resource "aws_msk_cluster" "orders" {
   cluster_name           = "orders"
   kafka_version          = "3.6.0"
@@ -117,16 +147,29 @@ resource "aws_msk_cluster" "orders" {
   client_authentication {
     sasl { scram = true }
   }
+  tags = { team = "orders" }
 }
+# The exclusive association lists carol too, as the provider asks of one that sits beside
+# single associations.
 resource "aws_msk_scram_secret_association" "orders" {
   cluster_arn     = aws_msk_cluster.orders.arn
-  secret_arn_list = [${associated.map((name) => `aws_secretsmanager_secret.${name}.arn`).join(', ')}]
-  depends_on      = [aws_secretsmanager_secret_version.alice, aws_secretsmanager_secret_version.bob]
+  secret_arn_list = [${[...associated, 'carol'].map((name) => `aws_secretsmanager_secret.${name}.arn`).join(', ')}]
+  depends_on = [
+    aws_secretsmanager_secret_version.alice,
+    aws_secretsmanager_secret_version.bob,
+    aws_secretsmanager_secret_version.carol,
+  ]
+}
+resource "aws_msk_single_scram_secret_association" "carol" {
+  cluster_arn = aws_msk_cluster.orders.arn
+  secret_arn  = aws_secretsmanager_secret.carol.arn
+  depends_on  = [aws_secretsmanager_secret_version.carol]
 }
 output "cluster_arn" { value = aws_msk_cluster.orders.arn }
 output "key_arn" { value = aws_kms_key.msk.arn }
 output "alice_arn" { value = aws_secretsmanager_secret.alice.arn }
 output "bob_arn" { value = aws_secretsmanager_secret.bob.arn }
+output "carol_arn" { value = aws_secretsmanager_secret.carol.arn }
 `;
 }
 
@@ -194,7 +237,10 @@ test(
     await succeed('init');
     await succeed('apply', '-auto-approve');
     const created = await outputs();
-    assert.deepEqual(await associated(created.cluster_arn!), [created.alice_arn]);
+    assert.deepEqual(await associated(created.cluster_arn!), [
+      created.alice_arn,
+      created.carol_arn,
+    ]);
     const key = await server.kms().send(new DescribeKeyCommand({ KeyId: created.key_arn }));
     assert.equal(key.KeyMetadata?.KeyState, 'Enabled');
     const value = await server
@@ -209,7 +255,7 @@ test(
     // The provider adds bob and removes alice in one apply.
     writeFileSync(join(workDir, 'main.tf'), configuration(['bob']));
     await succeed('apply', '-auto-approve');
-    assert.deepEqual(await associated(created.cluster_arn!), [created.bob_arn]);
+    assert.deepEqual(await associated(created.cluster_arn!), [created.bob_arn, created.carol_arn]);
     await requireNoChanges();
 
     await succeed('destroy', '-auto-approve');
@@ -217,7 +263,7 @@ test(
       server.kafka().send(new DescribeClusterCommand({ ClusterArn: created.cluster_arn })),
       { name: 'NotFoundException' },
     );
-    for (const secretArn of [created.alice_arn, created.bob_arn]) {
+    for (const secretArn of [created.alice_arn, created.bob_arn, created.carol_arn]) {
       await assert.rejects(
         server.secretsManager().send(new DescribeSecretCommand({ SecretId: secretArn })),
         { name: 'ResourceNotFoundException' },
