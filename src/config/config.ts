@@ -35,10 +35,31 @@ const principalSchema = credentialSchema.extend({
 
 export type PrincipalConfig = z.infer<typeof principalSchema>;
 
+/**
+ * A number, from the file as a JSON number or from the environment as decimal text
+ * (`4566`, `0.5`); anything else (`0x10`, `1e3`, an empty or missing value) is refused
+ * rather than read as some other number, or as NaN.
+ */
+function decimal(limits: (number: z.ZodNumber) => z.ZodNumber = (number) => number) {
+  return z.preprocess(
+    (value) => (typeof value === 'string' && /^-?\d+(\.\d+)?$/.test(value) ? Number(value) : value),
+    limits(
+      z.number({
+        error: (issue) =>
+          issue.code !== 'invalid_type'
+            ? undefined
+            : issue.input === undefined
+              ? 'a number is required'
+              : 'expected a decimal number',
+      }),
+    ),
+  );
+}
+
 const bucketSchema = z
   .object({
-    rate: z.coerce.number().min(0),
-    burst: z.coerce.number().min(0),
+    rate: decimal((n) => n.min(0)),
+    burst: decimal((n) => n.min(0)),
   })
   .refine((bucket) => bucket.rate === 0 || bucket.burst >= 1, {
     message: 'a burst of at least 1 is needed when the rate is not 0',
@@ -103,7 +124,7 @@ const secretSourceSchema = z
       .regex(/^[\w.+=,@-]{1,128}$/, 'a profile name of the shared config and credentials files')
       .optional(),
     attachResourcePolicy: z.boolean().default(true),
-    pollIntervalSeconds: z.coerce.number().min(1).max(86400).default(60),
+    pollIntervalSeconds: decimal((n) => n.min(1).max(86400)).default(60),
   })
   .refine(
     (source) =>
@@ -124,7 +145,7 @@ export interface KafkaClusterConfig extends KafkaClusterSettings {
 // Strict: a misspelt setting in the config file must stop the start, not fall back in silence.
 const configSchema = z.strictObject({
   host: z.string().min(1).default('127.0.0.1'),
-  port: z.coerce.number().int().min(0).max(65535).default(4566),
+  port: decimal((n) => n.int().min(0).max(65535)).default(4566),
   dataDir: z.string().min(1).default('./data'),
   databaseUrl: z
     .string()
@@ -138,26 +159,22 @@ const configSchema = z.strictObject({
       write: bucketSchema.default({ rate: 0, burst: 0 }),
     })
     .default({ read: { rate: 0, burst: 0 }, write: { rate: 0, burst: 0 } }),
-  maxInFlight: z.coerce.number().int().min(1).default(1024),
-  maxEventLoopDelayMs: z.coerce.number().int().min(0).default(1000),
-  storeBusyTimeoutMs: z.coerce.number().int().min(0).default(5000),
-  shutdownGraceSeconds: z.coerce.number().min(1).max(3600).default(30),
-  requestTimeoutSeconds: z.coerce.number().min(1).max(3600).default(20),
+  maxInFlight: decimal((n) => n.int().min(1)).default(1024),
+  maxEventLoopDelayMs: decimal((n) => n.int().min(0)).default(1000),
+  storeBusyTimeoutMs: decimal((n) => n.int().min(0)).default(5000),
+  shutdownGraceSeconds: decimal((n) => n.min(1).max(3600)).default(30),
+  requestTimeoutSeconds: decimal((n) => n.min(1).max(3600)).default(20),
   masterKeyFile: z.string().optional(),
   corsAllowedOrigins: z.array(z.string().min(1)).default(['*']),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  clusterTransitionSeconds: z.coerce.number().min(0).max(3600).default(0),
+  clusterTransitionSeconds: decimal((n) => n.min(0).max(3600)).default(0),
   kafkaClusters: z.array(kafkaClusterSchema).default([]),
   secretSources: z.array(secretSourceSchema).default([]),
-  kafkaReconcileIntervalSeconds: z.coerce.number().min(0.1).max(86400).default(30),
+  kafkaReconcileIntervalSeconds: decimal((n) => n.min(0.1).max(86400)).default(30),
   // Kafka itself refuses fewer than 4096 iterations for SCRAM-SHA-512, and more than 16384.
-  kafkaScramIterations: z.coerce.number().int().min(4096).max(16384).default(4096),
-  kafkaLeaseSeconds: z.coerce.number().min(1).max(3600).optional(),
-  kafkaFullResyncSeconds: z.coerce
-    .number()
-    .min(0)
-    .max(7 * 86400)
-    .default(3600),
+  kafkaScramIterations: decimal((n) => n.int().min(4096).max(16384)).default(4096),
+  kafkaLeaseSeconds: decimal((n) => n.min(1).max(3600)).optional(),
+  kafkaFullResyncSeconds: decimal((n) => n.min(0).max(7 * 86400)).default(3600),
   verifySignatures: z
     .preprocess(
       (value) =>
@@ -223,6 +240,9 @@ function settingName(
       return key === prefix ? name : `${name} (${key})`;
     }
   }
+  // A key the schema does not know is reported on the object that holds it: for the top
+  // level, the file itself.
+  if (key === '') return configFile ?? 'the configuration';
   return configFile ? `${key} in ${configFile}` : key;
 }
 
@@ -231,9 +251,20 @@ function settingName(
  * the environment, which wins. Invalid settings stop the start with a message naming them.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const configFile = env.SCRAM_SECRETS_CONFIG;
+  // An empty variable is a mistake more often than a choice (`SCRAM_SECRETS_PORT=$PORT` with
+  // PORT unset would listen on a random port): it stops the start.
+  const nonEmpty = (name: string): string | undefined => {
+    if (env[name] === '') {
+      throw new Error(
+        `Invalid configuration: ${name} is set but empty. Unset it to use the default, or ` +
+          'give it a value.',
+      );
+    }
+    return env[name];
+  };
+  const configFile = nonEmpty('SCRAM_SECRETS_CONFIG');
   const fromFile = configFile ? readConfigFile(configFile) : {};
-  const read = (key: keyof typeof ENVIRONMENT): string | undefined => env[ENVIRONMENT[key]];
+  const read = (key: keyof typeof ENVIRONMENT): string | undefined => nonEmpty(ENVIRONMENT[key]);
   const credentials = read('credentials');
   const corsOrigins = read('corsAllowedOrigins');
   const secretSources = read('secretSources');

@@ -32,7 +32,7 @@ test('--help and --version', () => {
 /** Starts `serve` with no configured key pair, and stops it once it has printed `readyText`. */
 async function serveOnce(dataDir: string, readyText: string): Promise<string> {
   const service = await startServe({
-    env: { SCRAM_SECRETS_DATA_DIR: dataDir, SCRAM_SECRETS_CREDENTIALS: '' },
+    env: { SCRAM_SECRETS_DATA_DIR: dataDir, SCRAM_SECRETS_CREDENTIALS: undefined },
     readyText,
   });
   assert.equal(await service.stop(), 0);

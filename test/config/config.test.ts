@@ -72,6 +72,33 @@ test('a refusal names the variable or the file key the user set', () => {
   );
 });
 
+test('numbers are decimal; a missing one or an unknown key is named plainly', () => {
+  for (const port of ['0x1000', '1e3', ' 80', 'abc']) {
+    assert.throws(
+      () => loadConfig({ SCRAM_SECRETS_PORT: port }),
+      /SCRAM_SECRETS_PORT: expected a decimal number/,
+      port,
+    );
+  }
+  assert.equal(
+    loadConfig({ SCRAM_SECRETS_SHUTDOWN_GRACE_SECONDS: '2.5' }).shutdownGraceSeconds,
+    2.5,
+  );
+  const file = join(mkdtempSync(join(tmpdir(), 'scram-config-')), 'config.json');
+  writeFileSync(file, JSON.stringify({ prot: 1, throttle: { read: { rate: 1 } } }));
+  const refusal = (() => {
+    try {
+      loadConfig({ SCRAM_SECRETS_CONFIG: file });
+    } catch (error) {
+      return (error as Error).message;
+    }
+    return 'accepted';
+  })();
+  assert.match(refusal, new RegExp(`throttle\\.read\\.burst in ${file}: a number is required`));
+  assert.match(refusal, new RegExp(`; ${file}: Unrecognized key: "prot"`));
+  assert.doesNotMatch(refusal, /NaN/);
+});
+
 test('a config file gives settings and the environment wins over it', () => {
   const file = join(mkdtempSync(join(tmpdir(), 'scram-config-')), 'config.json');
   writeFileSync(
@@ -88,7 +115,9 @@ test('a misspelt or malformed setting stops the start', () => {
   const file = join(mkdtempSync(join(tmpdir(), 'scram-config-')), 'config.json');
   writeFileSync(file, JSON.stringify({ corsAllowedOrigin: ['http://a.example'] }));
   assert.throws(() => loadConfig({ SCRAM_SECRETS_CONFIG: file }), /corsAllowedOrigin/);
-  assert.throws(() => loadConfig({ SCRAM_SECRETS_CORS_ORIGINS: '' }), /corsAllowedOrigins/);
+  for (const name of ['SCRAM_SECRETS_PORT', 'SCRAM_SECRETS_CORS_ORIGINS', 'SCRAM_SECRETS_CONFIG']) {
+    assert.throws(() => loadConfig({ [name]: '' }), new RegExp(`${name} is set but empty`));
+  }
   assert.throws(
     () => loadConfig({ SCRAM_SECRETS_VERIFY_SIGNATURES: 'no' }),
     /SCRAM_SECRETS_VERIFY_SIGNATURES/,
