@@ -22,6 +22,7 @@ import { registerDataPlaneRoutes } from './kafka/routes.js';
 import { AuditLog } from './observability/audit.js';
 import { createLogger } from './observability/logger.js';
 import { SecretSources } from './sources/registry.js';
+import { lockDataDir } from './store/data-dir-lock.js';
 import type { Store } from './store/store.js';
 
 export interface RunningServer {
@@ -43,6 +44,18 @@ export async function startServer(
   // Made for its owner alone: besides the encrypted values, the database holds usernames,
   // resource policies and the audit log. An existing directory keeps its mode.
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const lock = config.databaseUrl ? undefined : lockDataDir(config.dataDir);
+  try {
+    const running = await serve(config, logger);
+    const close = running.close;
+    return { ...running, close: () => close().finally(() => lock?.release()) };
+  } catch (error) {
+    lock?.release();
+    throw error;
+  }
+}
+
+async function serve(config: Config, logger: Logger): Promise<RunningServer> {
   const masterKey = loadOrCreateMasterKey(config.masterKeyFile);
   const credentials = loadCredentials(config.credentials, config.principals, config.dataDir);
   const store = await openStore(config);

@@ -10,7 +10,7 @@ test('a start with another master key than the database was made with is refused
   const t = await startTestServer();
   try {
     await createKey(t.kms());
-    await t.server.close();
+    await t.close();
     await assert.rejects(
       startServer({ ...t.config, masterKeyFile: join(t.dataDir, 'another.key') }),
       /does not open the keys in this database/,

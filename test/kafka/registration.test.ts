@@ -91,7 +91,9 @@ test('a cluster name already taken through the API stops the start', async () =>
   const t = await startTestServer();
   try {
     await createScramCluster(t.kafka(), { name: 'taken' });
-    // A second service on the same database, as another replica would be.
+    // The next start on the same database (on SQLite the data dir is one service's at a
+    // time), with the name registered in its configuration.
+    await t.close();
     const config = withConfig({ kafkaClusters: [{ ...cluster, name: 'taken' }] }, (file) =>
       loadConfig({
         SCRAM_SECRETS_CONFIG: file,

@@ -28,6 +28,9 @@ export interface TestServer {
   secretsManager(options?: ClientOptions): SecretsManagerClient;
   kms(options?: ClientOptions): KMSClient;
   restart(): Promise<void>;
+  /** Stops serving and keeps the data, for another start on it. */
+  close(): Promise<void>;
+  /** Stops serving (unless closed already) and removes the data. */
   stop(): Promise<void>;
 }
 
@@ -64,6 +67,7 @@ export async function startTestServer(
     ...env,
   });
   let server = await startServer(config, options.logger);
+  let closed = false;
   const clientConfig = (options: ClientOptions = {}) => ({
     endpoint: server.url,
     region: options.region ?? REGION,
@@ -88,11 +92,17 @@ export async function startTestServer(
     kms: (options) => new KMSClient(clientConfig(options)),
     async restart() {
       const port = Number(new URL(server.url).port);
-      await server.close();
+      await handle.close();
       server = await startServer({ ...config, port }, options.logger);
+      closed = false;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await server.close();
     },
     async stop() {
-      await server.close();
+      await handle.close();
       await database?.drop();
       rmSync(dataDir, { recursive: true, force: true });
     },
