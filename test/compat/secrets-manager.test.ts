@@ -41,6 +41,7 @@ import {
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 
+import { rawRequest } from '../support/raw.js';
 import {
   ACCOUNT_ID,
   OTHER_ACCESS_KEY_ID,
@@ -49,6 +50,7 @@ import {
   startTestServer,
   type TestServer,
 } from '../support/server.js';
+import { signedHeaders } from '../support/signing.js';
 import { databaseBytes } from '../support/store.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -164,6 +166,26 @@ describe('CreateSecret', () => {
     assert.equal(binary.SecretString, undefined);
     assert.ok(binary.SecretBinary instanceof Uint8Array);
     assert.deepEqual(Buffer.from(binary.SecretBinary), Buffer.from(bytes));
+
+    // A client that sends text that is not base64 is told so; nothing is stored.
+    const garbledName = unique('garbled');
+    const init = {
+      method: 'POST',
+      headers: {
+        'x-amz-target': 'secretsmanager.CreateSecret',
+        'content-type': 'application/x-amz-json-1.1',
+      },
+      body: JSON.stringify({ Name: garbledName, SecretBinary: 'not base64!!x' }),
+    };
+    const headers = await signedHeaders(server.url, init, { service: 'secretsmanager' });
+    const garbled = await rawRequest(server.url, { ...init, headers });
+    assert.equal(garbled.status, 400);
+    assert.equal(garbled.json.__type, 'InvalidParameterException');
+    assert.match(String(garbled.json.message), /SecretBinary/);
+    await rejectsWith(
+      secrets.send(new DescribeSecretCommand({ SecretId: garbledName })),
+      ResourceNotFoundException,
+    );
 
     const bothName = unique('both');
     await rejectsWith(

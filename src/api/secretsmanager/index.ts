@@ -10,7 +10,8 @@ const token = z.string().min(32).max(64).optional();
 const tagList = z.array(z.object({ Key: z.string().min(1).max(128), Value: z.string().max(256) }));
 const value = {
   SecretString: z.string().max(65536).optional(),
-  SecretBinary: z.string().optional(),
+  // Base64 on the wire, as the SDKs send it; 65,536 bytes at most once decoded.
+  SecretBinary: z.base64().max(87_384).optional(),
 };
 
 function secretValue(input: {
