@@ -22,7 +22,14 @@ export function toServiceError(error: unknown, request: FastifyRequest): Service
       { event: 'store.unavailable', requestId: request.id, code: errorCode(error) },
       'store unavailable',
     );
-    return serviceUnavailable('The service cannot reach its database right now. Retry shortly.', 2);
+    // A database that is there but held by another writer is not one that cannot be reached.
+    const busy = /^(SQLITE_(BUSY|LOCKED)|55P03)/.test(errorCode(error) ?? '');
+    return serviceUnavailable(
+      busy
+        ? 'The database is busy with other writes right now. Retry shortly.'
+        : 'The service cannot reach its database right now. Retry shortly.',
+      2,
+    );
   }
   const statusCode = (error as { statusCode?: number }).statusCode;
   if (statusCode === 413) {

@@ -42,6 +42,8 @@ test('an association while the store is down is 503 with Retry-After, writes not
       ),
       (error: Error & { $response?: typeof refused }) => {
         refused = error.$response;
+        // A held lock is a busy database, not an unreachable one, and the message says so.
+        assert.match(error.message, /database is busy with other writes/);
         return error.name === 'ServiceUnavailableException';
       },
     );
