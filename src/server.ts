@@ -23,6 +23,7 @@ import { AuditLog } from './observability/audit.js';
 import { createLogger } from './observability/logger.js';
 import { SecretSources } from './sources/registry.js';
 import { lockDataDir } from './store/data-dir-lock.js';
+import { isStoreUnavailable } from './store/errors.js';
 import type { Store } from './store/store.js';
 
 export interface RunningServer {
@@ -108,7 +109,17 @@ async function serve(config: Config, logger: Logger): Promise<RunningServer> {
     store,
     dataPlane,
   });
-  await app.listen({ host: config.host, port: config.port });
+  await app.listen({ host: config.host, port: config.port }).catch(async (error: unknown) => {
+    await app.close();
+    await dataPlane.close();
+    sources.close();
+    await store.close();
+    throw new Error(
+      `Cannot listen on ${config.host} port ${config.port} (SCRAM_SECRETS_HOST, ` +
+        `SCRAM_SECRETS_PORT): ${(error as { code?: string }).code ?? String(error)}. ` +
+        'Choose an address of this machine and a free port.',
+    );
+  });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
@@ -146,7 +157,21 @@ async function serve(config: Config, logger: Logger): Promise<RunningServer> {
 export async function openStore(config: Config): Promise<Store> {
   if (config.databaseUrl) {
     const { openPostgresStore } = await import('./store/postgres.js');
-    return openPostgresStore(config.databaseUrl, { lockTimeoutMs: config.storeBusyTimeoutMs });
+    try {
+      return await openPostgresStore(config.databaseUrl, {
+        lockTimeoutMs: config.storeBusyTimeoutMs,
+      });
+    } catch (error) {
+      if (!isStoreUnavailable(error)) throw error;
+      // Named without its password: the host, port and database are what to check.
+      const url = new URL(config.databaseUrl);
+      const where = `${url.hostname}:${url.port || '5432'}${url.pathname}`;
+      throw new Error(
+        `Cannot reach the PostgreSQL database of SCRAM_SECRETS_DATABASE_URL (${where}): ` +
+          `${(error as { code?: string }).code ?? 'no answer'}. Check that it runs and that ` +
+          'the URL is right.',
+      );
+    }
   }
   const { openSqliteStore } = await import('./store/sqlite.js');
   return openSqliteStore(join(config.dataDir, 'scram-secrets.sqlite'), {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
@@ -58,5 +59,44 @@ test('a first start makes a 0600 key pair in a 0700 data dir and prints the CLI 
     assert.ok(!second.includes(stored.secretAccessKey!), 'the secret is printed only when made');
   } finally {
     rmSync(parent, { recursive: true, force: true });
+  }
+});
+
+test('a start that cannot listen, or reach its database, names the settings to change', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'scram-cli-start-'));
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  try {
+    const port = String((taken.address() as { port: number }).port);
+    const serve = (env: NodeJS.ProcessEnv) =>
+      spawnSync(process.execPath, [MAIN, 'serve'], {
+        env: { ...process.env, SCRAM_SECRETS_DATA_DIR: dataDir, ...env },
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+    const busy = serve({ SCRAM_SECRETS_PORT: port, SCRAM_SECRETS_DATABASE_URL: undefined });
+    assert.equal(busy.status, 1, busy.stderr);
+    assert.match(
+      busy.stderr,
+      new RegExp(
+        `Cannot listen on 127\\.0\\.0\\.1 port ${port} \\(SCRAM_SECRETS_HOST, ` +
+          'SCRAM_SECRETS_PORT\\): EADDRINUSE',
+      ),
+    );
+    // A port nothing listens on: the one just taken, once freed.
+    await new Promise((resolve) => taken.close(resolve));
+    const unreachable = serve({
+      SCRAM_SECRETS_PORT: '0',
+      SCRAM_SECRETS_DATABASE_URL: `postgres://scram:a-db-password@127.0.0.1:${port}/scram`,
+    });
+    assert.equal(unreachable.status, 1, unreachable.stderr);
+    assert.match(
+      unreachable.stderr,
+      /Cannot reach the PostgreSQL database of SCRAM_SECRETS_DATABASE_URL \(127\.0\.0\.1:\d+\/scram\)/,
+    );
+    assert.doesNotMatch(unreachable.stderr + unreachable.stdout, /a-db-password/);
+  } finally {
+    if (taken.listening) taken.close();
+    rmSync(dataDir, { recursive: true, force: true });
   }
 });
