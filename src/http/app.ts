@@ -514,10 +514,13 @@ function answerUnreadableRequest(
         ? 'The request took too long to arrive.'
         : 'The request is not well-formed HTTP.';
   const body = JSON.stringify({ message });
+  // Closed outright once the answer is written: a client that neither reads nor closes must
+  // not keep the connection, nor the place in flight of a request it never finished.
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Bad Request'}\r\n` +
       `x-amzn-RequestId: ${requestId}\r\nx-amzn-ErrorType: BadRequestException\r\n` +
       `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
       `Connection: close\r\n\r\n${body}`,
+    () => socket.destroy(),
   );
 }

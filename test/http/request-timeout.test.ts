@@ -79,3 +79,31 @@ test('a request that never finishes arriving is answered 408 and frees its place
   const clusters = await t.kafka().send(new ListClustersCommand({}));
   assert.ok(Array.isArray(clusters.ClusterInfoList));
 });
+
+test('a client that neither reads its 408 nor closes does not keep its place', async () => {
+  const { port } = new URL(t.url);
+  const silent = await Promise.all(
+    [0, 1].map(
+      () =>
+        new Promise<Socket>((resolve) => {
+          const socket = connect(Number(port), '127.0.0.1', () => {
+            socket.write(
+              'POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Amz-Target: TrentService.ListKeys\r\n' +
+                'Content-Type: application/x-amz-json-1.1\r\nContent-Length: 10\r\n\r\n{',
+            );
+            // Reads nothing, and is never ended from this side while the test runs.
+            socket.pause();
+            resolve(socket);
+          });
+          socket.on('error', () => {});
+        }),
+    ),
+  );
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const clusters = await t.kafka().send(new ListClustersCommand({}));
+    assert.ok(Array.isArray(clusters.ClusterInfoList));
+  } finally {
+    for (const socket of silent) socket.destroy();
+  }
+});
