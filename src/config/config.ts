@@ -50,7 +50,9 @@ function decimal(limits: (number: z.ZodNumber) => z.ZodNumber = (number) => numb
             ? undefined
             : issue.input === undefined
               ? 'a number is required'
-              : 'expected a decimal number',
+              : issue.expected === 'int'
+                ? 'expected a whole number'
+                : 'expected a decimal number',
       }),
     ),
   );
@@ -296,8 +298,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const throttleRead = read('throttle.read');
   const throttleWrite = read('throttle.write');
   const throttleFromEnv = withoutUndefined({
-    read: throttleRead ? parseBucket(throttleRead) : undefined,
-    write: throttleWrite ? parseBucket(throttleWrite) : undefined,
+    read: throttleRead ? parseBucket(ENVIRONMENT['throttle.read'], throttleRead) : undefined,
+    write: throttleWrite ? parseBucket(ENVIRONMENT['throttle.write'], throttleWrite) : undefined,
   });
   const merged: Record<string, unknown> = { ...fromFile, ...withoutUndefined(fromEnv) };
   if (Object.keys(throttleFromEnv).length > 0) {
@@ -315,7 +317,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     ...parsed.data,
     dataDir,
-    kafkaLeaseSeconds: leaseSeconds(parsed.data),
+    kafkaLeaseSeconds: leaseSeconds(parsed.data, (key) => settingName([key], env, configFile)),
     masterKeyFile: resolve(parsed.data.masterKeyFile ?? `${dataDir}/master.key`),
     kafkaClusters: withPasswordReaders(parsed.data.kafkaClusters, env),
   };
@@ -325,17 +327,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
  * A lease holder renews at each reconcile pass, so a lease that does not outlast the interval
  * would lapse before every renewal and hop between live replicas. Unset, it is two intervals.
  */
-function leaseSeconds(settings: {
-  kafkaLeaseSeconds?: number | undefined;
-  kafkaReconcileIntervalSeconds: number;
-}): number {
+function leaseSeconds(
+  settings: {
+    kafkaLeaseSeconds?: number | undefined;
+    kafkaReconcileIntervalSeconds: number;
+  },
+  nameOf: (key: string) => string,
+): number {
   const interval = settings.kafkaReconcileIntervalSeconds;
   if (settings.kafkaLeaseSeconds === undefined) return 2 * interval;
   if (settings.kafkaLeaseSeconds <= interval) {
     throw new Error(
-      `Invalid configuration: kafkaLeaseSeconds (${settings.kafkaLeaseSeconds}) must be longer ` +
-        `than kafkaReconcileIntervalSeconds (${interval}), or its holder loses it between ` +
-        'passes; twice the interval is a good choice.',
+      `Invalid configuration: ${nameOf('kafkaLeaseSeconds')} (${settings.kafkaLeaseSeconds}) ` +
+        `must be longer than ${nameOf('kafkaReconcileIntervalSeconds')} (${interval}), or its ` +
+        'holder loses it between passes; twice the interval is a good choice.',
     );
   }
   return settings.kafkaLeaseSeconds;
@@ -426,10 +431,10 @@ function parseCredentials(text: string): unknown[] {
     });
 }
 
-function parseBucket(text: string): { rate: string; burst: string } {
+function parseBucket(name: string, text: string): { rate: string; burst: string } {
   const [rate, burst, ...rest] = text.split(':');
   if (rest.length > 0 || rate === undefined || burst === undefined) {
-    throw new Error('Invalid configuration: throttle settings are RATE:BURST, e.g. 10:20');
+    throw new Error(`Invalid configuration: ${name} is RATE:BURST, e.g. 10:20`);
   }
   return { rate, burst };
 }

@@ -124,13 +124,6 @@ export class KeyService {
   }
 
   async createAlias(scope: Scope, aliasName: string, targetKeyReference: string): Promise<void> {
-    if (!/^alias\/[a-zA-Z0-9/_-]{1,250}$/.test(aliasName)) {
-      throw jsonError(
-        'ValidationException',
-        `Alias name '${aliasName}' is not valid: it must begin with 'alias/' followed by ` +
-          'letters, digits, slashes, underscores or dashes.',
-      );
-    }
     refuseReservedAlias(aliasName);
     if (isAliasReference(targetKeyReference)) {
       throw jsonError(
@@ -428,7 +421,15 @@ function toKey(row: KmsKeyTable): KmsKey {
   };
 }
 
+/** An alias name the caller may create, point elsewhere or delete. */
 function refuseReservedAlias(aliasName: string): void {
+  if (!/^alias\/[a-zA-Z0-9/_-]{1,250}$/.test(aliasName)) {
+    throw jsonError(
+      'ValidationException',
+      `Alias name '${aliasName}' is not valid: it must begin with 'alias/' followed by ` +
+        'letters, digits, slashes, underscores or dashes (a name, not an alias ARN).',
+    );
+  }
   if (aliasName.startsWith('alias/aws/')) {
     throw jsonError(
       'NotAuthorizedException',

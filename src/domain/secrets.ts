@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 
 import { parseArn, secretArn, type Scope } from './arn.js';
-import { jsonError } from './errors.js';
+import { jsonError, ServiceError } from './errors.js';
 import type { KeyService, KmsKey } from './keys.js';
 import { noDataPlane, type DataPlaneHook } from './sync.js';
 import { newKey, open, seal } from '../crypto/envelope.js';
@@ -471,7 +471,16 @@ export class SecretService {
     stages: string[],
     trx: Executor,
   ): Promise<void> {
-    const key = await this.keyOf(secret, secret, trx);
+    // KMS's own NotFoundException is no Secrets Manager error: a key the secret names that is
+    // gone (an alias deleted since) is a failure to encrypt, as a disabled one is.
+    const key = await this.keyOf(secret, secret, trx).catch((error: unknown) => {
+      if (!(error instanceof ServiceError) || error.type !== 'NotFoundException') throw error;
+      throw jsonError(
+        'EncryptionFailure',
+        `Secrets Manager can't encrypt with the KMS key ${secret.kmsKeyId}: it does not exist ` +
+          'in this account and region. Point the secret at a key with UpdateSecret.',
+      );
+    });
     if (key.keyState !== 'Enabled') {
       throw jsonError(
         'EncryptionFailure',

@@ -7,6 +7,7 @@ import {
   CancelKeyDeletionCommand,
   CreateAliasCommand,
   CreateKeyCommand,
+  DeleteAliasCommand,
   DescribeKeyCommand,
   DisableKeyCommand,
   EnableKeyCommand,
@@ -21,6 +22,7 @@ import {
   NotFoundException,
   ScheduleKeyDeletionCommand,
   UnsupportedOperationException,
+  UpdateAliasCommand,
   type AliasListEntry,
   type KMSClient,
   type KeyListEntry,
@@ -469,6 +471,37 @@ describe('what IAM tools and Terraform read of a key', () => {
     await rejectsWith(
       kms.send(new ListResourceTagsCommand({ KeyId: key.KeyId, Marker: 'made-up' })),
       InvalidMarkerException,
+    );
+  });
+
+  test('UpdateAlias points an alias elsewhere; DeleteAlias removes it, not its key', async () => {
+    const [first, second] = [await newKey(), await newKey()];
+    const aliasName = `alias/${unique('moving')}`;
+    await kms.send(new CreateAliasCommand({ AliasName: aliasName, TargetKeyId: first.KeyId }));
+    await kms.send(new UpdateAliasCommand({ AliasName: aliasName, TargetKeyId: second.Arn }));
+    assert.equal((await describeKey(aliasName)).KeyId, second.KeyId);
+    await kms.send(new DeleteAliasCommand({ AliasName: aliasName }));
+    await rejectsWith(kms.send(new DescribeKeyCommand({ KeyId: aliasName })), NotFoundException);
+    assert.equal((await describeKey(second.KeyId!)).KeyState, 'Enabled');
+    await rejectsWith(
+      kms.send(new DeleteAliasCommand({ AliasName: aliasName })),
+      NotFoundException,
+    );
+    await rejectsWith(
+      kms.send(new UpdateAliasCommand({ AliasName: aliasName, TargetKeyId: first.KeyId })),
+      NotFoundException,
+    );
+    // A name must be a name: not an ARN, not without its prefix, not AWS's own.
+    for (const name of [`arn:aws:kms:${REGION}:${ACCOUNT_ID}:${aliasName}`, 'moving']) {
+      const refused = await rejectsWith(
+        kms.send(new DeleteAliasCommand({ AliasName: name })),
+        'ValidationException',
+      );
+      assert.match(refused.message, /must begin with 'alias\/'/);
+    }
+    await rejectsWith(
+      kms.send(new DeleteAliasCommand({ AliasName: 'alias/aws/secretsmanager' })),
+      'NotAuthorizedException',
     );
   });
 

@@ -8,6 +8,7 @@ import {
   CancelKeyDeletionCommand,
   CreateAliasCommand,
   CreateKeyCommand,
+  DeleteAliasCommand,
   DisableKeyCommand,
   EnableKeyCommand,
   ListAliasesCommand,
@@ -16,6 +17,7 @@ import {
 import {
   CreateSecretCommand,
   DecryptionFailure,
+  EncryptionFailure,
   DeleteResourcePolicyCommand,
   DeleteSecretCommand,
   DescribeSecretCommand,
@@ -310,6 +312,24 @@ describe('DescribeSecret', () => {
       (await secrets.send(new DescribeSecretCommand({ SecretId: name }))).KmsKeyId;
     assert.equal(await shown(byArn), key.arn);
     assert.equal(await shown(byAlias), aliasName);
+  });
+
+  test('a secret whose alias is gone cannot take a new value, and says so', async () => {
+    const key = await createKey();
+    const aliasName = `alias/${unique('going')}`;
+    await server.kms().send(new CreateAliasCommand({ AliasName: aliasName, TargetKeyId: key.arn }));
+    const name = unique('orphaned');
+    await secrets.send(
+      new CreateSecretCommand({ Name: name, KmsKeyId: aliasName, SecretString: 'v1' }),
+    );
+    await server.kms().send(new DeleteAliasCommand({ AliasName: aliasName }));
+    const refused = await rejectsWith(
+      secrets.send(new PutSecretValueCommand({ SecretId: name, SecretString: 'v2' })),
+      EncryptionFailure,
+    );
+    assert.match(refused.message, new RegExp(`${aliasName}: it does not exist`));
+    // What it holds is still readable: each version keeps the key that sealed it.
+    assert.equal(await currentValue(name), 'v1');
   });
 
   test('leaves KmsKeyId out for a secret under the default key', async () => {

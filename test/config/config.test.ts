@@ -84,6 +84,18 @@ test('numbers are decimal; a missing one or an unknown key is named plainly', ()
     loadConfig({ SCRAM_SECRETS_SHUTDOWN_GRACE_SECONDS: '2.5' }).shutdownGraceSeconds,
     2.5,
   );
+  assert.throws(
+    () => loadConfig({ SCRAM_SECRETS_MAX_IN_FLIGHT: '1.5' }),
+    /SCRAM_SECRETS_MAX_IN_FLIGHT: expected a whole number/,
+  );
+  assert.throws(
+    () => loadConfig({ SCRAM_SECRETS_THROTTLE_READ: '5' }),
+    /SCRAM_SECRETS_THROTTLE_READ is RATE:BURST/,
+  );
+  assert.throws(
+    () => loadConfig({ SCRAM_SECRETS_KAFKA_LEASE_SECONDS: '10' }),
+    /SCRAM_SECRETS_KAFKA_LEASE_SECONDS \(10\) must be longer than kafkaReconcileIntervalSeconds/,
+  );
   const file = join(mkdtempSync(join(tmpdir(), 'scram-config-')), 'config.json');
   writeFileSync(file, JSON.stringify({ prot: 1, throttle: { read: { rate: 1 } } }));
   const refusal = (() => {
@@ -137,7 +149,8 @@ test('the Kafka lease outlasts the reconcile interval: twice it by default, long
   for (const lease of ['5', '3']) {
     assert.throws(
       () => loadConfig({ ...interval, SCRAM_SECRETS_KAFKA_LEASE_SECONDS: lease }),
-      /kafkaLeaseSeconds \(\d\) must be longer than kafkaReconcileIntervalSeconds \(5\)/,
+      // Both named as the user set them: here, both variables.
+      /SCRAM_SECRETS_KAFKA_LEASE_SECONDS \(\d\) must be longer than SCRAM_SECRETS_KAFKA_RECONCILE_INTERVAL_SECONDS \(5\)/,
     );
   }
 });
