@@ -27,6 +27,10 @@ export interface KmsKey {
   creationDate: number;
   deletionDate: number | null;
   tags: KeyTag[];
+  /** The key's own policy; null for KMS's default one. */
+  policy: string | null;
+  /** The rotation period when automatic rotation is on; null when off. */
+  rotationPeriodDays: number | null;
 }
 
 export interface KeyTag {
@@ -56,7 +60,13 @@ export class KeyService {
 
   async createKey(
     scope: Scope,
-    input: { description?: string; keyUsage?: string; keySpec?: string; tags?: unknown },
+    input: {
+      description?: string;
+      keyUsage?: string;
+      keySpec?: string;
+      tags?: unknown;
+      policy?: string;
+    },
     keyManager: KeyManager = 'CUSTOMER',
     db: Executor = this.store.db,
   ): Promise<KmsKey> {
@@ -69,6 +79,7 @@ export class KeyService {
           'are supported by this service.',
       );
     }
+    if (input.policy !== undefined) requirePolicyDocument(input.policy);
     const keyId = randomUUID();
     const arn = kmsKeyArn(scope, keyId);
     const row: KmsKeyTable = {
@@ -85,6 +96,8 @@ export class KeyService {
       deletion_date: null,
       wrapped_material: seal(this.masterKey, newKey(), arn),
       tags: JSON.stringify(input.tags ?? []),
+      policy: input.policy ?? null,
+      rotation_period_days: null,
     };
     await db.insertInto('kms_keys').values(row).execute();
     return toKey(row);
@@ -221,6 +234,61 @@ export class KeyService {
       targetKeyId: row.target_key_id,
       creationDate: Number(row.creation_date),
     }));
+  }
+
+  /** Replaces the key's policy. It is kept and shown as given, not enforced (see README). */
+  async putKeyPolicy(scope: Scope, keyReference: string, policy: string): Promise<void> {
+    requirePolicyDocument(policy);
+    const key = await this.customerKey(scope, keyReference);
+    this.refuseIfPendingDeletion(key);
+    await this.update(key, { policy });
+  }
+
+  /** Turns automatic rotation on (with its period) or off; shown, as keys are never rotated. */
+  async setRotation(scope: Scope, keyReference: string, periodDays: number | null): Promise<void> {
+    if (
+      periodDays !== null &&
+      (!Number.isInteger(periodDays) || periodDays < 90 || periodDays > 2560)
+    ) {
+      throw jsonError(
+        'ValidationException',
+        'RotationPeriodInDays must be a whole number of days from 90 to 2560.',
+      );
+    }
+    const key = await this.customerKey(scope, keyReference);
+    if (key.keyState !== 'Enabled') {
+      throw jsonError('KMSInvalidStateException', `${key.arn} is ${key.keyState}.`);
+    }
+    await this.update(key, { rotation_period_days: periodDays });
+  }
+
+  async updateDescription(scope: Scope, keyReference: string, description: string): Promise<void> {
+    const key = await this.customerKey(scope, keyReference);
+    this.refuseIfPendingDeletion(key);
+    await this.update(key, { description });
+  }
+
+  /** Adds tags, or gives new values to tags the key has; removes the named ones. */
+  async changeTags(
+    scope: Scope,
+    keyReference: string,
+    change: { set?: KeyTag[]; remove?: string[] },
+  ): Promise<void> {
+    await this.store.transaction(async (trx) => {
+      const key = await this.findKey(scope, keyReference, trx);
+      if (key.keyManager === 'AWS') {
+        throw jsonError(
+          'UnsupportedOperationException',
+          `${key.arn} is an AWS managed key and cannot be changed.`,
+        );
+      }
+      this.refuseIfPendingDeletion(key);
+      const tags = new Map(key.tags.map((tag) => [tag.TagKey, tag.TagValue]));
+      for (const tag of change.set ?? []) tags.set(tag.TagKey, tag.TagValue);
+      for (const tagKey of change.remove ?? []) tags.delete(tagKey);
+      const kept = [...tags].map(([TagKey, TagValue]) => ({ TagKey, TagValue }));
+      await this.update(key, { tags: JSON.stringify(kept) }, trx);
+    });
   }
 
   async enableKey(scope: Scope, keyReference: string): Promise<void> {
@@ -383,6 +451,14 @@ export class KeyService {
     return key;
   }
 
+  private async update(
+    key: KmsKey,
+    changes: Partial<Pick<KmsKeyTable, 'policy' | 'rotation_period_days' | 'description' | 'tags'>>,
+    db: Executor = this.store.db,
+  ): Promise<void> {
+    await db.updateTable('kms_keys').set(changes).where('key_id', '=', key.keyId).execute();
+  }
+
   private refuseIfPendingDeletion(key: KmsKey): void {
     if (key.keyState === 'PendingDeletion') {
       throw jsonError('KMSInvalidStateException', `${key.arn} is pending deletion.`);
@@ -418,7 +494,25 @@ function toKey(row: KmsKeyTable): KmsKey {
     creationDate: Number(row.creation_date),
     deletionDate: row.deletion_date === null ? null : Number(row.deletion_date),
     tags: JSON.parse(row.tags) as KeyTag[],
+    policy: row.policy,
+    rotationPeriodDays: row.rotation_period_days === null ? null : Number(row.rotation_period_days),
   };
+}
+
+/** A key policy must be a JSON object of at most 32 KB, as KMS requires. */
+function requirePolicyDocument(policy: string): void {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(policy);
+  } catch {
+    parsed = undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw jsonError('MalformedPolicyDocumentException', 'The key policy must be a JSON object.');
+  }
+  if (Buffer.byteLength(policy, 'utf8') > 32 * 1024) {
+    throw jsonError('LimitExceededException', 'The key policy is larger than 32 KB.');
+  }
 }
 
 /** An alias name the caller may create, point elsewhere or delete. */

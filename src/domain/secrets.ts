@@ -11,6 +11,8 @@ import type { Executor, Store } from '../store/store.js';
 
 export const AWSCURRENT = 'AWSCURRENT';
 export const AWSPREVIOUS = 'AWSPREVIOUS';
+/** The versions a change of key seals again under the new key, as Secrets Manager does. */
+const RE_ENCRYPTED_STAGES = new Set([AWSCURRENT, 'AWSPENDING', AWSPREVIOUS]);
 const DAY_MS = 24 * 60 * 60 * 1000;
 const NAME_PATTERN = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
 
@@ -321,11 +323,13 @@ export class SecretService {
   ): Promise<{ secret: Secret; versionId?: string }> {
     const result = await this.store.transaction(async (trx) => {
       const secret = await this.findSecret(scope, secretId, {}, trx);
-      if (input.kmsKeyId !== undefined) await this.usableKey(scope, input.kmsKeyId, trx);
+      const newKey =
+        input.kmsKeyId === undefined ? undefined : await this.usableKey(scope, input.kmsKeyId, trx);
       const changes: Partial<SecretTable> = { last_changed_date: Date.now() };
       if (input.description !== undefined) changes.description = input.description;
       if (input.kmsKeyId !== undefined) changes.kms_key_id = input.kmsKeyId;
       await trx.updateTable('secrets').set(changes).where('arn', '=', secret.arn).execute();
+      if (newKey) await this.rewrapStagedVersions(scope, secret, newKey, trx);
       const updated = { ...secret, kmsKeyId: input.kmsKeyId ?? secret.kmsKeyId };
       if (!input.value) return { secret: updated };
       const versionId = input.clientRequestToken ?? randomUUID();
@@ -462,6 +466,44 @@ export class SecretService {
       );
     }
     return key;
+  }
+
+  /**
+   * A new key for a secret also seals its AWSCURRENT, AWSPENDING and AWSPREVIOUS versions, as
+   * Secrets Manager re-encrypts them: retiring the old key then loses none of them. A version
+   * whose key can no longer decrypt (disabled, pending deletion) is left as it is, as Secrets
+   * Manager leaves those it cannot decrypt; other versions keep their keys.
+   */
+  private async rewrapStagedVersions(
+    scope: Scope,
+    secret: Secret,
+    newKey: KmsKey,
+    trx: Executor,
+  ): Promise<void> {
+    const rows = await trx
+      .selectFrom('secret_versions')
+      .select(['version_id', 'stages', 'key_id', 'wrapped_data_key'])
+      .where('secret_arn', '=', secret.arn)
+      .where('key_id', '!=', newKey.keyId)
+      .execute();
+    const newMaterial = await this.keys.material(newKey, trx);
+    for (const row of rows) {
+      const stages = JSON.parse(row.stages) as string[];
+      if (!stages.some((stage) => RE_ENCRYPTED_STAGES.has(stage))) continue;
+      const oldKey = await this.keys.findKey(scope, row.key_id, trx).catch(() => undefined);
+      if (oldKey?.keyState !== 'Enabled') continue;
+      const dataKey = open(
+        await this.keys.material(oldKey, trx),
+        Buffer.from(row.wrapped_data_key),
+        oldKey.arn,
+      );
+      await trx
+        .updateTable('secret_versions')
+        .set({ key_id: newKey.keyId, wrapped_data_key: seal(newMaterial, dataKey, newKey.arn) })
+        .where('secret_arn', '=', secret.arn)
+        .where('version_id', '=', row.version_id)
+        .execute();
+    }
   }
 
   private async addVersion(

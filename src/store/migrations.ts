@@ -188,6 +188,17 @@ export function migrationProvider(dialect: StoreDialect): MigrationProvider {
           .execute();
       },
     },
+    '0005_kms_key_policy_and_rotation': {
+      // A key's own policy (null: KMS's default one) and whether rotation is on, kept and
+      // shown as KMS shows them; neither changes what the service lets a caller do.
+      async up(db: Kysely<unknown>): Promise<void> {
+        await db.schema.alterTable('kms_keys').addColumn('policy', 'text').execute();
+        await db.schema
+          .alterTable('kms_keys')
+          .addColumn('rotation_period_days', 'integer')
+          .execute();
+      },
+    },
   };
   return { getMigrations: async () => migrations };
 }

@@ -30,6 +30,10 @@ export interface KmsKeyTable {
   deletion_date: number | null;
   wrapped_material: Buffer;
   tags: string;
+  /** The key policy as given; null for KMS's default policy. */
+  policy: string | null;
+  /** Automatic rotation's period when it is on; null when it is off. */
+  rotation_period_days: number | null;
 }
 
 export interface KmsAliasTable {

@@ -10,7 +10,9 @@ import {
   DeleteAliasCommand,
   DescribeKeyCommand,
   DisableKeyCommand,
+  DisableKeyRotationCommand,
   EnableKeyCommand,
+  EnableKeyRotationCommand,
   GetKeyPolicyCommand,
   GetKeyRotationStatusCommand,
   InvalidMarkerException,
@@ -20,9 +22,13 @@ import {
   ListKeysCommand,
   ListResourceTagsCommand,
   NotFoundException,
+  PutKeyPolicyCommand,
   ScheduleKeyDeletionCommand,
+  TagResourceCommand,
   UnsupportedOperationException,
+  UntagResourceCommand,
   UpdateAliasCommand,
+  UpdateKeyDescriptionCommand,
   type AliasListEntry,
   type KMSClient,
   type KeyListEntry,
@@ -503,6 +509,84 @@ describe('what IAM tools and Terraform read of a key', () => {
       kms.send(new DeleteAliasCommand({ AliasName: 'alias/aws/secretsmanager' })),
       'NotAuthorizedException',
     );
+  });
+
+  test('a key policy given at CreateKey or by PutKeyPolicy is the one GetKeyPolicy shows', async () => {
+    const policy = (sid: string) =>
+      JSON.stringify({
+        Version: '2012-10-17',
+        Id: sid,
+        Statement: [
+          {
+            Sid: sid,
+            Effect: 'Allow',
+            Principal: { AWS: `arn:aws:iam::${ACCOUNT_ID}:root` },
+            Action: 'kms:*',
+            Resource: '*',
+          },
+        ],
+      });
+    const key = (await kms.send(new CreateKeyCommand({ Policy: policy('given') }))).KeyMetadata!;
+    const shown = async () =>
+      (await kms.send(new GetKeyPolicyCommand({ KeyId: key.KeyId }))).Policy;
+    assert.equal(await shown(), policy('given'));
+    await kms.send(new PutKeyPolicyCommand({ KeyId: key.Arn, Policy: policy('replaced') }));
+    assert.equal(await shown(), policy('replaced'));
+    for (const malformed of ['not json', '[1]', '"text"']) {
+      await rejectsWith(
+        kms.send(new PutKeyPolicyCommand({ KeyId: key.KeyId, Policy: malformed })),
+        'MalformedPolicyDocumentException',
+      );
+      await rejectsWith(
+        kms.send(new CreateKeyCommand({ Policy: malformed })),
+        'MalformedPolicyDocumentException',
+      );
+    }
+    assert.equal(await shown(), policy('replaced'));
+  });
+
+  test('rotation is switched on with its period and off again; the description changes', async () => {
+    const key = await newKey();
+    const status = async () => kms.send(new GetKeyRotationStatusCommand({ KeyId: key.KeyId }));
+    await kms.send(new EnableKeyRotationCommand({ KeyId: key.KeyId }));
+    assert.deepEqual(
+      [(await status()).KeyRotationEnabled, (await status()).RotationPeriodInDays],
+      [true, 365],
+    );
+    await kms.send(new EnableKeyRotationCommand({ KeyId: key.Arn, RotationPeriodInDays: 180 }));
+    assert.equal((await status()).RotationPeriodInDays, 180);
+    await rejectsWith(
+      kms.send(new EnableKeyRotationCommand({ KeyId: key.KeyId, RotationPeriodInDays: 30 })),
+      'ValidationException',
+    );
+    await kms.send(new DisableKeyRotationCommand({ KeyId: key.KeyId }));
+    assert.equal((await status()).KeyRotationEnabled, false);
+
+    await kms.send(new UpdateKeyDescriptionCommand({ KeyId: key.KeyId, Description: 'renamed' }));
+    assert.equal((await describeKey(key.KeyId!)).Description, 'renamed');
+  });
+
+  test('TagResource adds and overwrites tags, UntagResource removes them', async () => {
+    const key = (
+      await kms.send(new CreateKeyCommand({ Tags: [{ TagKey: 'team', TagValue: 'a' }] }))
+    ).KeyMetadata!;
+    await kms.send(
+      new TagResourceCommand({
+        KeyId: key.KeyId,
+        Tags: [
+          { TagKey: 'team', TagValue: 'b' },
+          { TagKey: 'env', TagValue: 'dev' },
+        ],
+      }),
+    );
+    const tags = async () =>
+      (await kms.send(new ListResourceTagsCommand({ KeyId: key.KeyId }))).Tags;
+    assert.deepEqual(await tags(), [
+      { TagKey: 'env', TagValue: 'dev' },
+      { TagKey: 'team', TagValue: 'b' },
+    ]);
+    await kms.send(new UntagResourceCommand({ KeyId: key.Arn, TagKeys: ['team', 'absent'] }));
+    assert.deepEqual(await tags(), [{ TagKey: 'env', TagValue: 'dev' }]);
   });
 
   test("another account's key has no policy, status or tags for the caller", async () => {

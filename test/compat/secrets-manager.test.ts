@@ -568,19 +568,46 @@ describe('UpdateSecret', () => {
     const keysByVersion = Object.fromEntries(
       (versions.Versions ?? []).map((version) => [version.VersionId, version.KmsKeyIds]),
     );
+    // A new key seals the staged versions again, as Secrets Manager re-encrypts AWSCURRENT,
+    // AWSPENDING and AWSPREVIOUS: retiring the first key loses neither value.
     assert.deepEqual(keysByVersion, {
       [updated.VersionId!]: [secondKey.arn],
-      [v1]: [firstKey.arn],
+      [v1]: [secondKey.arn],
     });
-
-    // Each version stays under the key it was written with: disabling the first key only
-    // makes the previous version unreadable.
     await server.kms().send(new DisableKeyCommand({ KeyId: firstKey.keyId }));
     assert.equal(await currentValue(name), 'new value');
-    await rejectsWith(
-      secrets.send(new GetSecretValueCommand({ SecretId: name, VersionStage: 'AWSPREVIOUS' })),
-      DecryptionFailure,
+    const previous = await secrets.send(
+      new GetSecretValueCommand({ SecretId: name, VersionStage: 'AWSPREVIOUS' }),
     );
+    assert.equal(previous.SecretString, 'old value');
+  });
+
+  test('a change of key leaves a version without a staging label under its own key', async () => {
+    const [firstKey, secondKey] = [await createKey(), await createKey()];
+    const name = unique('rekey');
+    const v1 = (
+      await secrets.send(
+        new CreateSecretCommand({ Name: name, KmsKeyId: firstKey.keyId, SecretString: 'one' }),
+      )
+    ).VersionId!;
+    await secrets.send(new PutSecretValueCommand({ SecretId: name, SecretString: 'two' }));
+    await secrets.send(new PutSecretValueCommand({ SecretId: name, SecretString: 'three' }));
+    await secrets.send(new UpdateSecretCommand({ SecretId: name, KmsKeyId: secondKey.keyId }));
+    const versions = await secrets.send(
+      new ListSecretVersionIdsCommand({ SecretId: name, IncludeDeprecated: true }),
+    );
+    for (const version of versions.Versions ?? []) {
+      const expected = version.VersionId === v1 ? firstKey.arn : secondKey.arn;
+      assert.deepEqual(version.KmsKeyIds, [expected], version.VersionId);
+    }
+    // A key that cannot decrypt any more leaves the versions it holds as they are.
+    const thirdKey = await createKey();
+    await server.kms().send(new DisableKeyCommand({ KeyId: secondKey.keyId }));
+    await secrets.send(new UpdateSecretCommand({ SecretId: name, KmsKeyId: thirdKey.keyId }));
+    await server.kms().send(new EnableKeyCommand({ KeyId: secondKey.keyId }));
+    assert.equal(await currentValue(name), 'three');
+    const after = await secrets.send(new ListSecretVersionIdsCommand({ SecretId: name }));
+    assert.ok((after.Versions ?? []).every((version) => version.KmsKeyIds?.[0] === secondKey.arn));
   });
 });
 

@@ -6,6 +6,9 @@ import { jsonError } from '../../domain/errors.js';
 import type { KmsKey } from '../../domain/keys.js';
 
 const keyId = z.string().min(1).max(2048);
+const tagList = z.array(
+  z.object({ TagKey: z.string().min(1).max(128), TagValue: z.string().max(256) }),
+);
 const aliasName = z.string().min(1).max(256);
 const limit = z.number().int().min(1).max(1000).optional();
 const marker = z.string().min(1).max(1024).optional();
@@ -54,7 +57,9 @@ const createKey: JsonOperation = async (services, context, body) => {
         KeyUsage: z.string().optional(),
         KeySpec: z.string().optional(),
         CustomerMasterKeySpec: z.string().optional(),
-        Tags: z.array(z.object({ TagKey: z.string(), TagValue: z.string() })).optional(),
+        Tags: tagList.optional(),
+        Policy: z.string().min(1).optional(),
+        BypassPolicyLockoutSafetyCheck: z.boolean().optional(),
       })
       .passthrough(),
     body,
@@ -64,6 +69,7 @@ const createKey: JsonOperation = async (services, context, body) => {
     keyUsage: input.KeyUsage,
     keySpec: input.KeySpec ?? input.CustomerMasterKeySpec,
     tags: input.Tags,
+    policy: input.Policy,
   });
   return { KeyMetadata: keyMetadata(key) };
 };
@@ -178,8 +184,7 @@ const cancelKeyDeletion: JsonOperation = async (services, context, body) => {
 
 /**
  * The key policy KMS gives a key created without one: the account may use and manage the key
- * through IAM policies. This service has no key policies of its own (PutKeyPolicy is not
- * served), so every key has this one; IAM tools and Terraform read it.
+ * through IAM policies. A key given its own (CreateKey, PutKeyPolicy) shows that one.
  */
 function defaultKeyPolicy(key: KmsKey): string {
   return JSON.stringify({
@@ -209,14 +214,70 @@ const getKeyPolicy: JsonOperation = async (services, context, body) => {
       `Key ${key.arn} has no policy named ${input.PolicyName}; its only policy is 'default'.`,
     );
   }
-  return { Policy: defaultKeyPolicy(key), PolicyName: 'default' };
+  return { Policy: key.policy ?? defaultKeyPolicy(key), PolicyName: 'default' };
 };
 
 const getKeyRotationStatus: JsonOperation = async (services, context, body) => {
   const input = parseJsonInput(z.object({ KeyId: keyId }), body);
   const key = await services.keys.findKey(context, input.KeyId);
-  // Keys here are never rotated (EnableKeyRotation is not served).
-  return { KeyId: key.arn, KeyRotationEnabled: false };
+  // Shown as set; the key material itself is never rotated (see README).
+  return {
+    KeyId: key.arn,
+    KeyRotationEnabled: key.rotationPeriodDays !== null,
+    RotationPeriodInDays: key.rotationPeriodDays ?? undefined,
+  };
+};
+
+const putKeyPolicy: JsonOperation = async (services, context, body) => {
+  const input = parseJsonInput(
+    z
+      .object({
+        KeyId: keyId,
+        Policy: z.string().min(1),
+        PolicyName: z.literal('default').optional(),
+        BypassPolicyLockoutSafetyCheck: z.boolean().optional(),
+      })
+      .strict(),
+    body,
+  );
+  await services.keys.putKeyPolicy(context, input.KeyId, input.Policy);
+  return {};
+};
+
+const enableKeyRotation: JsonOperation = async (services, context, body) => {
+  const input = parseJsonInput(
+    z.object({ KeyId: keyId, RotationPeriodInDays: z.number().optional() }),
+    body,
+  );
+  await services.keys.setRotation(context, input.KeyId, input.RotationPeriodInDays ?? 365);
+  return {};
+};
+
+const disableKeyRotation: JsonOperation = async (services, context, body) => {
+  const input = parseJsonInput(z.object({ KeyId: keyId }), body);
+  await services.keys.setRotation(context, input.KeyId, null);
+  return {};
+};
+
+const updateKeyDescription: JsonOperation = async (services, context, body) => {
+  const input = parseJsonInput(z.object({ KeyId: keyId, Description: z.string().max(8192) }), body);
+  await services.keys.updateDescription(context, input.KeyId, input.Description);
+  return {};
+};
+
+const tagResource: JsonOperation = async (services, context, body) => {
+  const input = parseJsonInput(z.object({ KeyId: keyId, Tags: tagList.min(1) }), body);
+  await services.keys.changeTags(context, input.KeyId, { set: input.Tags });
+  return {};
+};
+
+const untagResource: JsonOperation = async (services, context, body) => {
+  const input = parseJsonInput(
+    z.object({ KeyId: keyId, TagKeys: z.array(z.string().min(1).max(128)).min(1) }),
+    body,
+  );
+  await services.keys.changeTags(context, input.KeyId, { remove: input.TagKeys });
+  return {};
 };
 
 const listResourceTags: JsonOperation = async (services, context, body) => {
@@ -255,6 +316,12 @@ export const kmsOperations: Record<string, JsonOperation> = {
   ScheduleKeyDeletion: scheduleKeyDeletion,
   CancelKeyDeletion: cancelKeyDeletion,
   GetKeyPolicy: getKeyPolicy,
+  PutKeyPolicy: putKeyPolicy,
   GetKeyRotationStatus: getKeyRotationStatus,
+  EnableKeyRotation: enableKeyRotation,
+  DisableKeyRotation: disableKeyRotation,
+  UpdateKeyDescription: updateKeyDescription,
   ListResourceTags: listResourceTags,
+  TagResource: tagResource,
+  UntagResource: untagResource,
 };
