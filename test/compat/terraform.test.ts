@@ -70,7 +70,7 @@ after(async () => {
 });
 
 /** The configuration: the resources the MSK documentation's SCRAM example makes. */
-function configuration(associated: Array<'alice' | 'bob'>): string {
+function configuration(associated: Array<'alice' | 'bob'>, keyDescription = 'first'): string {
   const secret = (name: string, keyReference: string) => `
 resource "aws_secretsmanager_secret" "${name}" {
   name                    = "AmazonMSK_${name}"
@@ -102,8 +102,20 @@ provider "aws" {
   }
 }
 resource "aws_kms_key" "msk" {
-  description = "SCRAM secrets of the orders cluster"
-  tags        = { team = "orders" }
+  description         = "${keyDescription}"
+  enable_key_rotation = true
+  tags                = { team = "orders", stage = "${keyDescription === 'first' ? 'one' : 'two'}" }
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Id      = "orders-key"
+    Statement = [{
+      Sid       = "Enable IAM User Permissions"
+      Effect    = "Allow"
+      Principal = { AWS = "*" }
+      Action    = "kms:*"
+      Resource  = "*"
+    }]
+  })
 }
 resource "aws_kms_alias" "msk" {
   name          = "alias/orders-scram"
@@ -253,9 +265,12 @@ test(
     await requireNoChanges();
 
     // The provider adds bob and removes alice in one apply.
-    writeFileSync(join(workDir, 'main.tf'), configuration(['bob']));
+    // The key's description and tags change in place too.
+    writeFileSync(join(workDir, 'main.tf'), configuration(['bob'], 'second'));
     await succeed('apply', '-auto-approve');
     assert.deepEqual(await associated(created.cluster_arn!), [created.bob_arn, created.carol_arn]);
+    const renamed = await server.kms().send(new DescribeKeyCommand({ KeyId: created.key_arn }));
+    assert.equal(renamed.KeyMetadata?.Description, 'second');
     await requireNoChanges();
 
     await succeed('destroy', '-auto-approve');
