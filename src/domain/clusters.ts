@@ -52,6 +52,18 @@ export interface Cluster {
  * whose SCRAM secrets this service manages. A change of state (creating, updating) lasts the
  * configured transition time, then the cluster is ACTIVE again.
  */
+/** An operation on a cluster, as DescribeClusterOperation shows it. */
+export interface ClusterOperation {
+  operationArn: string;
+  clusterArn: string;
+  operationType: string;
+  creationTime: number;
+  endTime: number | undefined;
+  state: 'UPDATE_IN_PROGRESS' | 'UPDATE_COMPLETE';
+  sourceClusterInfo: Record<string, unknown>;
+  targetClusterInfo: Record<string, unknown>;
+}
+
 export class ClusterService {
   /** Every call on a cluster begins by finding it, so these queries are compiled only once. */
   private queries: ReturnType<typeof clusterQueries> | undefined;
@@ -200,6 +212,34 @@ export class ClusterService {
     return result;
   }
 
+  /** An operation UpdateSecurity started on one of the caller's clusters (404 otherwise). */
+  async findOperation(scope: Scope, operationArn: string): Promise<ClusterOperation> {
+    const row = await this.store.db
+      .selectFrom('cluster_operations')
+      .selectAll()
+      .where('operation_arn', '=', operationArn)
+      .where('account_id', '=', scope.accountId)
+      .where('region', '=', scope.region)
+      .executeTakeFirst();
+    if (!row) {
+      throw notFound(
+        `No cluster operation ${operationArn} in this account and region.`,
+        'clusterOperationArn',
+      );
+    }
+    const endsAt = Number(row.ends_at);
+    return {
+      operationArn: row.operation_arn,
+      clusterArn: row.cluster_arn,
+      operationType: row.operation_type,
+      creationTime: Number(row.created_at),
+      endTime: Date.now() >= endsAt ? endsAt : undefined,
+      state: Date.now() >= endsAt ? 'UPDATE_COMPLETE' : 'UPDATE_IN_PROGRESS',
+      sourceClusterInfo: JSON.parse(row.source_info) as Record<string, unknown>,
+      targetClusterInfo: JSON.parse(row.target_info) as Record<string, unknown>,
+    };
+  }
+
   async updateSecurity(
     scope: Scope,
     arn: string,
@@ -238,10 +278,28 @@ export class ClusterService {
         })
         .where('arn', '=', arn)
         .execute();
-      return {
-        cluster: await this.findCluster(scope, arn, trx),
-        operationArn: clusterOperationArn(cluster.arn),
-      };
+      const operationArn = clusterOperationArn(cluster.arn);
+      const now = Date.now();
+      const security = (of: ClusterDefinition) =>
+        JSON.stringify({
+          clientAuthentication: of.clientAuthentication,
+          encryptionInfo: of.encryptionInfo,
+        });
+      await trx
+        .insertInto('cluster_operations')
+        .values({
+          operation_arn: operationArn,
+          cluster_arn: cluster.arn,
+          account_id: cluster.accountId,
+          region: cluster.region,
+          operation_type: 'UPDATE_SECURITY',
+          created_at: now,
+          ends_at: now + this.transitionMs,
+          source_info: security(cluster.definition),
+          target_info: security(definition),
+        })
+        .execute();
+      return { cluster: await this.findCluster(scope, arn, trx), operationArn };
     });
     this.dataPlane.changed({ kind: 'cluster', clusterArn: result.cluster.arn });
     return result;

@@ -283,7 +283,7 @@ function registerRest(
     handler: async (request, reply) => {
       const context = await gate.admit(received(request), 'rest-json', 'kafka');
       const params = request.params as Record<string, string>;
-      const resource = params.clusterArn ?? params.resourceArn ?? '*';
+      const resource = params.clusterArn ?? params.resourceArn ?? params.clusterOperationArn ?? '*';
       const result = await audited(
         options,
         context,

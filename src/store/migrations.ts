@@ -199,6 +199,31 @@ export function migrationProvider(dialect: StoreDialect): MigrationProvider {
           .execute();
       },
     },
+    '0006_cluster_operations': {
+      // The operations UpdateSecurity starts, for DescribeClusterOperation; they go with
+      // their cluster.
+      async up(db: Kysely<unknown>): Promise<void> {
+        await db.schema
+          .createTable('cluster_operations')
+          .addColumn('operation_arn', 'text', (c) => c.primaryKey())
+          .addColumn('cluster_arn', 'text', (c) =>
+            c.notNull().references('clusters.arn').onDelete('cascade'),
+          )
+          .addColumn('account_id', 'text', (c) => c.notNull())
+          .addColumn('region', 'text', (c) => c.notNull())
+          .addColumn('operation_type', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('ends_at', 'bigint', (c) => c.notNull())
+          .addColumn('source_info', 'text', (c) => c.notNull())
+          .addColumn('target_info', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex('cluster_operations_by_cluster')
+          .on('cluster_operations')
+          .column('cluster_arn')
+          .execute();
+      },
+    },
   };
   return { getMigrations: async () => migrations };
 }

@@ -14,6 +14,21 @@ export interface Database {
   audit_events: AuditEventTable;
   kafka_users: KafkaUserTable;
   kafka_cluster_sync: KafkaClusterSyncTable;
+  cluster_operations: ClusterOperationTable;
+}
+
+export interface ClusterOperationTable {
+  operation_arn: string;
+  cluster_arn: string;
+  account_id: string;
+  region: string;
+  operation_type: string;
+  created_at: number;
+  /** When it completes: the cluster's UPDATING spell ends then. */
+  ends_at: number;
+  /** The cluster's security settings before and after, as JSON. */
+  source_info: string;
+  target_info: string;
 }
 
 export interface KmsKeyTable {

@@ -9,6 +9,7 @@ import {
   CreateClusterV2Command,
   DeleteClusterCommand,
   DescribeClusterCommand,
+  DescribeClusterOperationCommand,
   DescribeClusterV2Command,
   GetBootstrapBrokersCommand,
   KafkaServiceException,
@@ -423,6 +424,29 @@ describe('GetBootstrapBrokers and UpdateSecurity', () => {
     );
     const versionAfterOff = await currentVersion(arn);
     assert.notEqual(versionAfterOff, versionBefore);
+
+    // The operation can be followed, as Terraform's provider does after an update.
+    const operation = (
+      await kafka.send(
+        new DescribeClusterOperationCommand({ ClusterOperationArn: off.ClusterOperationArn }),
+      )
+    ).ClusterOperationInfo!;
+    assert.equal(operation.ClusterArn, arn);
+    assert.equal(operation.OperationType, 'UPDATE_SECURITY');
+    assert.equal(operation.OperationState, 'UPDATE_COMPLETE');
+    assert.ok(operation.CreationTime instanceof Date);
+    assert.equal(operation.SourceClusterInfo?.ClientAuthentication?.Sasl?.Scram?.Enabled, true);
+    assert.equal(operation.TargetClusterInfo?.ClientAuthentication?.Sasl?.Scram?.Enabled, false);
+    const stranger = server.kafka({
+      accessKeyId: OTHER_ACCESS_KEY_ID,
+      secretAccessKey: OTHER_SECRET_ACCESS_KEY,
+    });
+    await rejectsWith(
+      stranger.send(
+        new DescribeClusterOperationCommand({ ClusterOperationArn: off.ClusterOperationArn }),
+      ),
+      NotFoundException,
+    );
 
     const described = await kafka.send(new DescribeClusterCommand({ ClusterArn: arn }));
     assert.equal(described.ClusterInfo?.ClientAuthentication?.Sasl?.Scram?.Enabled, false);

@@ -157,7 +157,10 @@ resource "aws_msk_cluster" "orders" {
     security_groups = ["sg-1"]
   }
   client_authentication {
-    sasl { scram = true }
+    sasl {
+      scram = true
+      iam   = ${keyDescription === 'first' ? 'false' : 'true'}
+    }
   }
   tags = { team = "orders" }
 }
@@ -265,12 +268,18 @@ test(
     await requireNoChanges();
 
     // The provider adds bob and removes alice in one apply.
-    // The key's description and tags change in place too.
+    // The key's description and tags change in place too, and the cluster's authentication
+    // (UpdateSecurity, whose operation the provider follows).
     writeFileSync(join(workDir, 'main.tf'), configuration(['bob'], 'second'));
     await succeed('apply', '-auto-approve');
     assert.deepEqual(await associated(created.cluster_arn!), [created.bob_arn, created.carol_arn]);
     const renamed = await server.kms().send(new DescribeKeyCommand({ KeyId: created.key_arn }));
     assert.equal(renamed.KeyMetadata?.Description, 'second');
+    const cluster = await server
+      .kafka()
+      .send(new DescribeClusterCommand({ ClusterArn: created.cluster_arn }));
+    assert.equal(cluster.ClusterInfo?.ClientAuthentication?.Sasl?.Iam?.Enabled, true);
+    assert.equal(cluster.ClusterInfo?.ClientAuthentication?.Sasl?.Scram?.Enabled, true);
     await requireNoChanges();
 
     await succeed('destroy', '-auto-approve');

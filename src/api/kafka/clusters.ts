@@ -193,6 +193,34 @@ export const updateSecurity: RestOperation = {
   },
 };
 
+/** GET /v1/operations/{clusterOperationArn}: the operations UpdateSecurity starts. */
+export const describeClusterOperation: RestOperation = {
+  name: 'DescribeClusterOperation',
+  method: 'GET',
+  path: '/v1/operations/:clusterOperationArn',
+  async handle(services: Services, call: RestCall) {
+    const operation = await services.clusters.findOperation(
+      call.context,
+      call.params.clusterOperationArn!,
+    );
+    return {
+      body: {
+        clusterOperationInfo: {
+          clusterArn: operation.clusterArn,
+          operationArn: operation.operationArn,
+          operationType: operation.operationType,
+          operationState: operation.state,
+          creationTime: new Date(operation.creationTime).toISOString(),
+          endTime:
+            operation.endTime === undefined ? undefined : new Date(operation.endTime).toISOString(),
+          sourceClusterInfo: operation.sourceClusterInfo,
+          targetClusterInfo: operation.targetClusterInfo,
+        },
+      },
+    };
+  },
+};
+
 async function listPage(
   services: Services,
   call: RestCall,

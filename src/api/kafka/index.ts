@@ -17,6 +17,7 @@ export const kafkaOperations: RestOperation[] = [
   clusters.deleteCluster,
   clusters.getBootstrapBrokers,
   clusters.updateSecurity,
+  clusters.describeClusterOperation,
   tags.listTagsForResource,
   tags.tagResource,
   tags.untagResource,
