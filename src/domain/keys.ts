@@ -138,19 +138,9 @@ export class KeyService {
 
   async createAlias(scope: Scope, aliasName: string, targetKeyReference: string): Promise<void> {
     refuseReservedAlias(aliasName);
-    if (isAliasReference(targetKeyReference)) {
-      throw jsonError(
-        'ValidationException',
-        'TargetKeyId must be a key id or key ARN: an alias cannot point to another alias.',
-      );
-    }
     try {
       await this.store.transaction(async (trx) => {
-        const key = await this.findKey(scope, targetKeyReference, trx);
-        if (key.keyManager === 'AWS') {
-          throw jsonError('NotAuthorizedException', 'An alias cannot point to an AWS managed key.');
-        }
-        this.refuseIfPendingDeletion(key);
+        const key = await this.aliasTarget(scope, targetKeyReference, trx);
         await this.insertAlias(scope, aliasName, key.keyId, trx);
       });
     } catch (error) {
@@ -159,10 +149,6 @@ export class KeyService {
     }
   }
 
-  /**
-   * Makes sure the account's default Secrets Manager key exists, in a transaction of its own,
-   * so that concurrent first secrets of an account agree on one key.
-   */
   /** Removes an alias; the key it pointed at, and what that key sealed, are untouched. */
   async deleteAlias(scope: Scope, aliasName: string): Promise<void> {
     refuseReservedAlias(aliasName);
@@ -178,18 +164,8 @@ export class KeyService {
   /** Points an existing alias at another customer managed key. */
   async updateAlias(scope: Scope, aliasName: string, targetKeyReference: string): Promise<void> {
     refuseReservedAlias(aliasName);
-    if (isAliasReference(targetKeyReference)) {
-      throw jsonError(
-        'ValidationException',
-        'TargetKeyId must be a key id or key ARN: an alias cannot point to another alias.',
-      );
-    }
     await this.store.transaction(async (trx) => {
-      const key = await this.findKey(scope, targetKeyReference, trx);
-      if (key.keyManager === 'AWS') {
-        throw jsonError('NotAuthorizedException', 'An alias cannot point to an AWS managed key.');
-      }
-      this.refuseIfPendingDeletion(key);
+      const key = await this.aliasTarget(scope, targetKeyReference, trx);
       const updated = await trx
         .updateTable('kms_aliases')
         .set({ target_key_id: key.keyId })
@@ -201,6 +177,10 @@ export class KeyService {
     });
   }
 
+  /**
+   * Makes sure the account's default Secrets Manager key exists, in a transaction of its own,
+   * so that concurrent first secrets of an account agree on one key.
+   */
   async ensureDefaultSecretsManagerKey(scope: Scope): Promise<void> {
     try {
       await this.store.transaction((trx) => this.defaultSecretsManagerKey(scope, trx));
@@ -275,13 +255,7 @@ export class KeyService {
     change: { set?: KeyTag[]; remove?: string[] },
   ): Promise<void> {
     await this.store.transaction(async (trx) => {
-      const key = await this.findKey(scope, keyReference, trx);
-      if (key.keyManager === 'AWS') {
-        throw jsonError(
-          'UnsupportedOperationException',
-          `${key.arn} is an AWS managed key and cannot be changed.`,
-        );
-      }
+      const key = await this.customerKey(scope, keyReference, trx);
       this.refuseIfPendingDeletion(key);
       const tags = new Map(key.tags.map((tag) => [tag.TagKey, tag.TagValue]));
       for (const tag of change.set ?? []) tags.set(tag.TagKey, tag.TagValue);
@@ -440,8 +414,12 @@ export class KeyService {
       .execute();
   }
 
-  private async customerKey(scope: Scope, keyReference: string): Promise<KmsKey> {
-    const key = await this.findKey(scope, keyReference);
+  private async customerKey(
+    scope: Scope,
+    keyReference: string,
+    db: Executor = this.store.db,
+  ): Promise<KmsKey> {
+    const key = await this.findKey(scope, keyReference, db);
     if (key.keyManager === 'AWS') {
       throw jsonError(
         'UnsupportedOperationException',
@@ -457,6 +435,22 @@ export class KeyService {
     db: Executor = this.store.db,
   ): Promise<void> {
     await db.updateTable('kms_keys').set(changes).where('key_id', '=', key.keyId).execute();
+  }
+
+  /** The key an alias may point at: a customer managed key, named by id or ARN, not deleted. */
+  private async aliasTarget(scope: Scope, targetKeyReference: string, trx: Executor) {
+    if (isAliasReference(targetKeyReference)) {
+      throw jsonError(
+        'ValidationException',
+        'TargetKeyId must be a key id or key ARN: an alias cannot point to another alias.',
+      );
+    }
+    const key = await this.findKey(scope, targetKeyReference, trx);
+    if (key.keyManager === 'AWS') {
+      throw jsonError('NotAuthorizedException', 'An alias cannot point to an AWS managed key.');
+    }
+    this.refuseIfPendingDeletion(key);
+    return key;
   }
 
   private refuseIfPendingDeletion(key: KmsKey): void {
