@@ -184,6 +184,7 @@ describe('CreateSecret', () => {
     assert.equal(garbled.status, 400);
     assert.equal(garbled.json.__type, 'InvalidParameterException');
     assert.match(String(garbled.json.message), /SecretBinary/);
+    assert.doesNotMatch(garbled.text, /not base64!!x/, 'the value is never echoed');
     await rejectsWith(
       secrets.send(new DescribeSecretCommand({ SecretId: garbledName })),
       ResourceNotFoundException,
