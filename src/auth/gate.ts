@@ -5,9 +5,10 @@ import { authenticate } from './sigv4.js';
 import { Throttle, type BucketSettings } from './throttle.js';
 import { partitionOf } from '../domain/arn.js';
 import type { RequestContext } from '../domain/context.js';
-import { ServiceError, forbidden, jsonError, unauthorized } from '../domain/errors.js';
+import { ServiceError, forbidden, jsonError, queryFault, unauthorized } from '../domain/errors.js';
 
-export type Protocol = 'rest-json' | 'json';
+/** MSK's REST-JSON; Secrets Manager's and KMS's JSON 1.1; STS's query protocol. */
+export type Protocol = 'rest-json' | 'json' | 'query';
 export type CallKind = 'read' | 'write';
 
 export interface GateOptions {
@@ -78,8 +79,9 @@ export class Gate {
     const message =
       `User: ${context.principalArn} is not authorized to perform: ${action} on resource: ` +
       `${resource}. Ask an administrator to allow it in your policy.`;
-    throw protocol === 'rest-json'
-      ? forbidden(message)
+    if (protocol === 'rest-json') throw forbidden(message);
+    throw protocol === 'query'
+      ? queryFault('AccessDenied', message, 403)
       : jsonError('AccessDeniedException', message);
   }
 
@@ -100,10 +102,23 @@ function principalArn(principal: KnownPrincipal, region: string): string {
 
 /**
  * Refused authentication. The JSON 1.1 services answer every such refusal with 400 and the
- * exception in the body, as Secrets Manager and KMS do; MSK's REST API uses 401.
+ * exception in the body, as Secrets Manager and KMS do; MSK's REST API uses 401, and STS 403
+ * with its own codes.
  */
 function refusal(protocol: Protocol, failure: string, detail: string): ServiceError {
   if (protocol === 'rest-json') return unauthorized(detail);
+  if (protocol === 'query') {
+    switch (failure) {
+      case 'missing':
+        return queryFault('MissingAuthenticationToken', detail, 403);
+      case 'unknown-key':
+        return queryFault('InvalidClientTokenId', detail, 403);
+      case 'malformed':
+        return queryFault('IncompleteSignature', detail);
+      default:
+        return queryFault('SignatureDoesNotMatch', detail, 403);
+    }
+  }
   switch (failure) {
     case 'missing':
       return jsonError('MissingAuthenticationTokenException', detail);
@@ -119,7 +134,9 @@ function refusal(protocol: Protocol, failure: string, detail: string): ServiceEr
 function throttled(protocol: Protocol, waitSeconds: number): ServiceError {
   const message = `Rate exceeded: slow down and retry in ${waitSeconds} second(s).`;
   const headers = { 'retry-after': String(waitSeconds) };
-  return protocol === 'rest-json'
-    ? new ServiceError('TooManyRequestsException', 429, message, undefined, headers)
-    : new ServiceError('ThrottlingException', 400, message, undefined, headers);
+  if (protocol === 'rest-json') {
+    return new ServiceError('TooManyRequestsException', 429, message, undefined, headers);
+  }
+  const type = protocol === 'query' ? 'Throttling' : 'ThrottlingException';
+  return new ServiceError(type, 400, message, undefined, headers);
 }

@@ -57,3 +57,9 @@ export function serviceUnavailable(message: string, retryAfterSeconds = 1): Serv
 export function jsonError(type: string, message: string, statusCode = 400): ServiceError {
   return new ServiceError(type, statusCode, message);
 }
+
+// STS (query protocol) errors: the body is XML, `<ErrorResponse><Error><Code>`.
+
+export function queryFault(type: string, message: string, statusCode = 400): ServiceError {
+  return new ServiceError(type, statusCode, message);
+}

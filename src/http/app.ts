@@ -14,11 +14,13 @@ import Fastify, {
 } from 'fastify';
 import type { Logger } from 'pino';
 
+import { queryResponse } from './query.js';
 import { resourceOfJsonCall } from './resources.js';
 import { sendError, toServiceError } from './errors.js';
 import { kafkaOperations } from '../api/kafka/index.js';
 import { kmsOperations } from '../api/kms/index.js';
 import { secretsManagerOperations } from '../api/secretsmanager/index.js';
+import { getCallerIdentity } from '../api/sts/index.js';
 import type { JsonOperation, RestOperation, Services } from '../api/types.js';
 import type { CredentialSet } from '../auth/credentials.js';
 import { Gate, type CallKind, type Protocol } from '../auth/gate.js';
@@ -28,6 +30,7 @@ import {
   badRequest,
   jsonError,
   notFound,
+  queryFault,
   serviceUnavailable,
   type ServiceError,
 } from '../domain/errors.js';
@@ -103,9 +106,9 @@ declare module 'fastify' {
 }
 
 /**
- * The one HTTP endpoint: MSK's REST-JSON paths under /v1 and /api/v2, and the JSON 1.1 APIs
- * of Secrets Manager and KMS on POST /, told apart by `X-Amz-Target`, as AWS clients address
- * them. Every response carries `x-amzn-RequestId`; every error is rendered in its protocol's
+ * The one HTTP endpoint: MSK's REST-JSON paths under /v1 and /api/v2, the JSON 1.1 APIs of
+ * Secrets Manager and KMS on POST /, told apart by `X-Amz-Target`, and STS's GetCallerIdentity
+ * (a query-protocol form on POST /), as AWS clients address them. Every response carries `x-amzn-RequestId`; every error is rendered in its protocol's
  * AWS shape.
  */
 export async function buildApp(options: AppOptions): Promise<App> {
@@ -158,7 +161,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-amzn-RequestId', request.id);
     if (request.method === 'POST' && request.url.split('?', 1)[0] === '/') {
-      request.awsProtocol = 'json';
+      request.awsProtocol = isQueryRequest(request) ? 'query' : 'json';
     }
     done();
   });
@@ -216,7 +219,11 @@ export async function buildApp(options: AppOptions): Promise<App> {
 
   app.get('/health', async () => ({ status: 'ok' }));
   for (const operation of kafkaOperations) registerRest(app, options, gate, operation);
-  app.post('/', (request, reply) => handleJson(options, gate, request, reply));
+  app.post('/', (request, reply) =>
+    request.awsProtocol === 'query'
+      ? handleQuery(gate, request, reply)
+      : handleJson(options, gate, request, reply),
+  );
 
   return {
     fastify: app,
@@ -360,6 +367,44 @@ async function handleJson(
     },
   );
   reply.type('application/x-amz-json-1.1').send(JSON.stringify(output ?? {}));
+}
+
+/**
+ * A query-protocol request (STS, as the AWS CLI, the SDKs and Terraform's provider send it): a
+ * form on POST / with no `X-Amz-Target`.
+ */
+function isQueryRequest(request: FastifyRequest): boolean {
+  if (request.headers['x-amz-target'] !== undefined) return false;
+  const type = request.headers['content-type'] ?? '';
+  return type.split(';', 1)[0]!.trim().toLowerCase() === 'application/x-www-form-urlencoded';
+}
+
+/**
+ * STS's GetCallerIdentity, which tools call to learn the account their keys belong to
+ * (Terraform's provider does so when it starts, unless told not to). It is the one
+ * query-protocol operation served; it needs no permission, as on AWS.
+ */
+async function handleQuery(
+  gate: Gate,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<void> {
+  const body = Buffer.isBuffer(request.body) ? request.body.toString('utf8') : '';
+  const action = new URLSearchParams(body).get('Action') ?? '';
+  if (action !== 'GetCallerIdentity') {
+    const named = /^[A-Za-z0-9]{1,64}$/.test(action) ? `The action ${action} is` : 'This action is';
+    throw queryFault(
+      action === '' ? 'MissingAction' : 'InvalidAction',
+      action === ''
+        ? 'The request names no Action. Of the query-protocol APIs, this service answers only STS GetCallerIdentity.'
+        : `${named} not served here. Of the query-protocol APIs, this service answers only STS GetCallerIdentity.`,
+    );
+  }
+  const context = await gate.admit(received(request), 'query', 'sts');
+  gate.throttle(context, 'query', 'read');
+  reply
+    .type('text/xml')
+    .send(queryResponse('GetCallerIdentity', getCallerIdentity(context), request.id));
 }
 
 /** Attempts at an audit row, and the pause before each retry. */

@@ -4,9 +4,12 @@ import {
   badRequest,
   internalError,
   jsonError,
+  queryFault,
   serviceUnavailable,
   ServiceError,
 } from '../domain/errors.js';
+import { queryError } from './query.js';
+import type { Protocol } from '../auth/gate.js';
 import { isStoreUnavailable } from '../store/errors.js';
 
 /**
@@ -16,7 +19,8 @@ import { isStoreUnavailable } from '../store/errors.js';
  */
 export function toServiceError(error: unknown, request: FastifyRequest): ServiceError {
   if (error instanceof ServiceError) return error;
-  const json = request.awsProtocol === 'json';
+  const protocol = request.awsProtocol;
+  const json = protocol === 'json';
   if (isStoreUnavailable(error)) {
     request.log.warn(
       { event: 'store.unavailable', requestId: request.id, code: errorCode(error) },
@@ -32,15 +36,9 @@ export function toServiceError(error: unknown, request: FastifyRequest): Service
     );
   }
   const statusCode = (error as { statusCode?: number }).statusCode;
-  if (statusCode === 413) {
-    return json
-      ? jsonError('ValidationException', 'The request body is too large.')
-      : badRequest('The request body is too large.');
-  }
+  if (statusCode === 413) return unreadable(protocol, 'The request body is too large.');
   if (statusCode !== undefined && statusCode >= 400 && statusCode < 500) {
-    return json
-      ? jsonError('ValidationException', 'The request could not be read.')
-      : badRequest('The request could not be read.');
+    return unreadable(protocol, 'The request could not be read.');
   }
   request.log.error(
     {
@@ -51,12 +49,24 @@ export function toServiceError(error: unknown, request: FastifyRequest): Service
     },
     'unexpected failure',
   );
+  if (protocol === 'query') return queryFault('InternalFailure', internalError().message, 500);
   if (!json) return internalError();
   // Secrets Manager and KMS each name a server fault their own way; their SDKs map only
   // that name to the modelled exception class.
   const target = String(request.headers['x-amz-target'] ?? '');
   const type = target.startsWith('TrentService.') ? 'KMSInternalException' : 'InternalServiceError';
   return jsonError(type, internalError().message, 500);
+}
+
+function unreadable(protocol: Protocol, message: string): ServiceError {
+  switch (protocol) {
+    case 'json':
+      return jsonError('ValidationException', message);
+    case 'query':
+      return queryFault('ValidationError', message);
+    default:
+      return badRequest(message);
+  }
 }
 
 /** Renders an error in its protocol's AWS shape, with `x-amzn-ErrorType`. */
@@ -69,6 +79,9 @@ export function sendError(
   reply.header('x-amzn-RequestId', request.id);
   reply.header('x-amzn-ErrorType', error.type);
   for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
+  if (request.awsProtocol === 'query') {
+    return reply.type('text/xml').send(queryError(error, request.id));
+  }
   if (request.awsProtocol === 'json') {
     return reply
       .type('application/x-amz-json-1.1')

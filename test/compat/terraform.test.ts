@@ -11,6 +11,7 @@ import { DescribeSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-se
 
 import {
   ACCESS_KEY_ID,
+  ACCOUNT_ID,
   REGION,
   SECRET_ACCESS_KEY,
   startTestServer,
@@ -92,15 +93,15 @@ provider "aws" {
   region                      = "${REGION}"
   access_key                  = "${ACCESS_KEY_ID}"
   secret_key                  = "${SECRET_ACCESS_KEY}"
-  skip_credentials_validation = true
-  skip_requesting_account_id  = true
   skip_metadata_api_check     = true
   endpoints {
     kafka          = "${server.url}"
     kms            = "${server.url}"
     secretsmanager = "${server.url}"
+    sts            = "${server.url}"
   }
 }
+data "aws_caller_identity" "current" {}
 resource "aws_kms_key" "msk" {
   description         = "${keyDescription}"
   enable_key_rotation = true
@@ -180,6 +181,8 @@ resource "aws_msk_single_scram_secret_association" "carol" {
   secret_arn  = aws_secretsmanager_secret.carol.arn
   depends_on  = [aws_secretsmanager_secret_version.carol]
 }
+output "account_id" { value = data.aws_caller_identity.current.account_id }
+output "caller_arn" { value = data.aws_caller_identity.current.arn }
 output "cluster_arn" { value = aws_msk_cluster.orders.arn }
 output "key_arn" { value = aws_kms_key.msk.arn }
 output "alice_arn" { value = aws_secretsmanager_secret.alice.arn }
@@ -252,6 +255,9 @@ test(
     await succeed('init');
     await succeed('apply', '-auto-approve');
     const created = await outputs();
+    // The provider asked STS who its keys belong to, as it does unless told not to.
+    assert.equal(created.account_id, ACCOUNT_ID);
+    assert.equal(created.caller_arn, `arn:aws:iam::${ACCOUNT_ID}:user/${ACCESS_KEY_ID}`);
     assert.deepEqual(await associated(created.cluster_arn!), [
       created.alice_arn,
       created.carol_arn,

@@ -34,6 +34,7 @@ export const ENDPOINT_VARIABLES: Record<string, string> = {
   kafka: 'AWS_ENDPOINT_URL_KAFKA',
   kms: 'AWS_ENDPOINT_URL_KMS',
   secretsmanager: 'AWS_ENDPOINT_URL_SECRETS_MANAGER',
+  sts: 'AWS_ENDPOINT_URL_STS',
 };
 
 /**
