@@ -160,16 +160,21 @@ export async function openStore(config: Config): Promise<Store> {
     try {
       return await openPostgresStore(config.databaseUrl, {
         lockTimeoutMs: config.storeBusyTimeoutMs,
+        connectTimeoutMs: config.databaseConnectTimeoutSeconds * 1000,
       });
     } catch (error) {
       if (!isStoreUnavailable(error)) throw error;
       // Named without its password: the host, port and database are what to check.
       const url = new URL(config.databaseUrl);
       const where = `${url.hostname}:${url.port || '5432'}${url.pathname}`;
+      const code = (error as { code?: string }).code;
+      const why =
+        code ??
+        `no answer within ${config.databaseConnectTimeoutSeconds} s ` +
+          '(SCRAM_SECRETS_DATABASE_CONNECT_TIMEOUT_SECONDS)';
       throw new Error(
         `Cannot reach the PostgreSQL database of SCRAM_SECRETS_DATABASE_URL (${where}): ` +
-          `${(error as { code?: string }).code ?? 'no answer'}. Check that it runs and that ` +
-          'the URL is right.',
+          `${why}. Check that it runs and that the URL is right.`,
       );
     }
   }

@@ -27,6 +27,8 @@ Environment:
   SCRAM_SECRETS_LOG_LEVEL                  fatal|error|warn|info|debug|trace|silent (info)
   SCRAM_SECRETS_CLUSTER_TRANSITION_SECONDS how long CREATING/UPDATING lasts (0)
   SCRAM_SECRETS_DATABASE_URL               postgres://... to keep state in PostgreSQL
+  SCRAM_SECRETS_DATABASE_CONNECT_TIMEOUT_SECONDS
+                                           how long a PostgreSQL connection may take (10)
   SCRAM_SECRETS_VERIFY_SIGNATURES          check SigV4 signatures: true|false (true)
   SCRAM_SECRETS_THROTTLE_READ              RATE:BURST of reads per principal (0:0, off)
   SCRAM_SECRETS_THROTTLE_WRITE             RATE:BURST of writes per principal (0:0, off)

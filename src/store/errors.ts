@@ -1,6 +1,9 @@
-/** What the drivers say when the pool or the database file was closed under a query. */
+/**
+ * What the drivers say when the pool or the database file was closed under a query, or when
+ * no connection to the database could be made in time.
+ */
 const CLOSED_CONNECTION =
-  /driver has already been destroyed|Connection terminated|database connection is not open/i;
+  /driver has already been destroyed|Connection terminated|database connection is not open|timeout exceeded when trying to connect/i;
 
 /**
  * Whether an error means the database cannot be reached or used right now (busy, locked,

@@ -20,11 +20,14 @@ const MAX_ATTEMPTS = 5;
  */
 export async function openPostgresStore(
   connectionString: string,
-  options: { poolSize?: number; lockTimeoutMs?: number } = {},
+  options: { poolSize?: number; lockTimeoutMs?: number; connectTimeoutMs?: number } = {},
 ): Promise<Store> {
   const pool = new pg.Pool({
     connectionString,
     max: options.poolSize ?? 10,
+    // A database host that takes the connection and never answers must fail the start, or
+    // the call (503), rather than hang it.
+    connectionTimeoutMillis: Math.max(1, Math.floor(options.connectTimeoutMs ?? 10_000)),
     // A lock held elsewhere for longer than this is an outage (503), not a reason to hang.
     options: `-c lock_timeout=${Math.max(0, Math.floor(options.lockTimeoutMs ?? 5000))}`,
     // Epoch milliseconds and counts fit a double; without this they arrive as strings.

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { createServer } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
@@ -97,6 +98,44 @@ test('a start that cannot listen, or reach its database, names the settings to c
     assert.doesNotMatch(unreachable.stderr + unreachable.stdout, /a-db-password/);
   } finally {
     if (taken.listening) taken.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('a database host that takes the connection and never answers fails the start in time', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'scram-cli-silent-db-'));
+  const held: Socket[] = [];
+  const silent = createServer((socket) => held.push(socket));
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  try {
+    const port = (silent.address() as { port: number }).port;
+    const started = Date.now();
+    const child = spawn(process.execPath, [MAIN, 'serve'], {
+      env: {
+        ...process.env,
+        SCRAM_SECRETS_DATA_DIR: dataDir,
+        SCRAM_SECRETS_PORT: '0',
+        SCRAM_SECRETS_DATABASE_URL: `postgres://scram:a-db-password@127.0.0.1:${port}/scram`,
+        SCRAM_SECRETS_DATABASE_CONNECT_TIMEOUT_SECONDS: '1',
+      },
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const [status] = (await once(child, 'exit')) as [number | null];
+    clearTimeout(killer);
+    assert.equal(status, 1, output);
+    assert.ok(held.length > 0, 'the service never connected to the silent database');
+    assert.ok(Date.now() - started < 20_000, `the start took ${Date.now() - started} ms`);
+    assert.match(
+      output,
+      /Cannot reach the PostgreSQL database of SCRAM_SECRETS_DATABASE_URL \(127\.0\.0\.1:\d+\/scram\): no answer within 1 s \(SCRAM_SECRETS_DATABASE_CONNECT_TIMEOUT_SECONDS\)/,
+    );
+    assert.doesNotMatch(output, /a-db-password/);
+  } finally {
+    for (const socket of held) socket.destroy();
+    silent.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
