@@ -2,6 +2,8 @@ import { join } from 'node:path';
 
 import SqliteDatabase from 'better-sqlite3';
 
+import { createPrivately } from './sqlite.js';
+
 export interface DataDirLock {
   release(): void;
 }
@@ -16,6 +18,7 @@ export interface DataDirLock {
  */
 export function lockDataDir(dataDir: string): DataDirLock {
   const file = join(dataDir, 'serve.lock');
+  createPrivately(file);
   const lock = new SqliteDatabase(file, { timeout: 0 });
   try {
     lock.pragma('locking_mode = EXCLUSIVE');

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 import SqliteDatabase from 'better-sqlite3';
@@ -31,7 +31,10 @@ export async function openSqliteStore(
   file: string,
   options: { busyTimeoutMs?: number } = {},
 ): Promise<Store> {
-  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  if (file !== ':memory:') {
+    mkdirSync(dirname(file), { recursive: true });
+    createPrivately(file);
+  }
   const connection = new SqliteDatabase(file);
   connection.pragma('journal_mode = WAL');
   connection.pragma('synchronous = FULL');
@@ -52,6 +55,20 @@ export async function openSqliteStore(
     },
     close: () => db.destroy(),
   };
+}
+
+/**
+ * Creates a database file readable by its owner alone (0600), unless it exists; SQLite makes
+ * its `-wal` and `-shm` files with the mode of the database file. The values in it are
+ * sealed, but names, ARNs, policies and the audit log are not. A file that exists keeps its
+ * mode.
+ */
+export function createPrivately(file: string): void {
+  try {
+    closeSync(openSync(file, 'wx', 0o600));
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'EEXIST') throw error;
+  }
 }
 
 /**

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -58,6 +58,30 @@ test('a first start makes a 0600 key pair in a 0700 data dir and prints the CLI 
     const second = await serveOnce(dataDir, 'Endpoint:');
     assert.ok(second.includes(`Using access key ${stored.accessKeyId}`), 'the same key, restarted');
     assert.ok(!second.includes(stored.secretAccessKey!), 'the secret is printed only when made');
+  } finally {
+    rmSync(parent, { recursive: true, force: true });
+  }
+});
+
+test('while serving, every file in the data dir is 0600: the database, its WAL and the lock', async () => {
+  const parent = mkdtempSync(join(tmpdir(), 'scram-cli-modes-'));
+  const dataDir = join(parent, 'data');
+  try {
+    const service = await startServe({
+      env: { SCRAM_SECRETS_DATA_DIR: dataDir, SCRAM_SECRETS_CREDENTIALS: undefined },
+      readyText: 'AWS_ENDPOINT_URL',
+    });
+    try {
+      const files = readdirSync(dataDir);
+      for (const name of ['scram-secrets.sqlite', 'scram-secrets.sqlite-wal', 'serve.lock']) {
+        assert.ok(files.includes(name), `${name} is not in ${files.join(', ')}`);
+      }
+      for (const name of files) {
+        assert.equal(statSync(join(dataDir, name)).mode & 0o777, 0o600, name);
+      }
+    } finally {
+      assert.equal(await service.stop(), 0);
+    }
   } finally {
     rmSync(parent, { recursive: true, force: true });
   }
