@@ -335,7 +335,10 @@ async function handleJson(
   if (!service || !operation) {
     throw jsonError(
       'UnknownOperationException',
-      `The operation ${target || '(none)'} is not served here.`,
+      target === ''
+        ? 'The request names no operation: a JSON 1.1 call names it in X-Amz-Target ' +
+            '(secretsmanager.<Operation> or TrentService.<Operation>).'
+        : `The operation ${target.slice(0, 128)} is not served here.`,
     );
   }
   const kind: CallKind = /^(List|Describe|Get)/.test(operationName) ? 'read' : 'write';

@@ -209,6 +209,7 @@ describe('wire protocol', () => {
     assert.equal(response.status, 400);
     assert.equal(response.json.__type, 'UnknownOperationException');
     assert.equal(response.headers.get('x-amzn-errortype'), 'UnknownOperationException');
+    assert.match(response.json.message as string, /names no operation.*X-Amz-Target/);
   });
 
   test('a path no operation serves is 404 NotFoundException with a request id', async () => {
