@@ -15,6 +15,8 @@ export interface CredentialSet {
   storedIn?: string;
   /** True when this start generated them. */
   generatedNow?: boolean;
+  /** A key pair generated in the data dir earlier, and not accepted now that keys are configured. */
+  unusedStoredIn?: string;
 }
 
 /**
@@ -36,15 +38,28 @@ export function loadCredentials(
   ];
   if (known.length > 0) {
     const byAccessKeyId = new Map<string, KnownPrincipal>();
+    // One name per account, as IAM has it: the name is who the ARN, the audit log and STS
+    // say made a call.
+    const names = new Set<string>();
     for (const principal of known) {
       if (byAccessKeyId.has(principal.accessKeyId)) {
         throw new Error(
           `Invalid configuration: access key ${principal.accessKeyId} is given twice`,
         );
       }
+      const named = `${principal.accountId}/${principal.name}`;
+      if (names.has(named)) {
+        throw new Error(
+          `Invalid configuration: two principals of account ${principal.accountId} are named ` +
+            `${principal.name}; give each its own name (a key of SCRAM_SECRETS_CREDENTIALS is ` +
+            'named by its access key id)',
+        );
+      }
+      names.add(named);
       byAccessKeyId.set(principal.accessKeyId, principal);
     }
-    return { byAccessKeyId };
+    const stored = join(dataDir, 'credentials.json');
+    return existsSync(stored) ? { byAccessKeyId, unusedStoredIn: stored } : { byAccessKeyId };
   }
   const file = join(dataDir, 'credentials.json');
   const generatedNow = !existsSync(file);

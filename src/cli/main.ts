@@ -86,6 +86,13 @@ async function serve(): Promise<void> {
 
 /** Tells a user of the generated key pair how to point the AWS CLI here. */
 function printClientSetup(server: RunningServer): void {
+  if (server.credentials.unusedStoredIn) {
+    server.logger.warn(
+      { event: 'credentials.stored_unused', file: server.credentials.unusedStoredIn },
+      'the key pair generated in the data dir is not accepted while SCRAM_SECRETS_CREDENTIALS ' +
+        'or principals are configured; add it there to keep using it',
+    );
+  }
   if (!server.credentials.storedIn) return;
   const [credential] = server.credentials.byAccessKeyId.values();
   if (!credential) return;

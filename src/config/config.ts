@@ -28,7 +28,15 @@ const policySchema = z.object({
 
 /** A caller: an access key of an account, with IAM-style policies or administration. */
 const principalSchema = credentialSchema.extend({
-  name: z.string().min(1).max(128).optional(),
+  // An IAM user name: it is the last part of the principal's ARN, in errors, the audit log
+  // and STS's XML answers.
+  name: z
+    .string()
+    .regex(
+      /^[A-Za-z0-9+=,.@_-]{1,64}$/,
+      'a name is an IAM user name: 1 to 64 letters, digits and + = , . @ _ -',
+    )
+    .optional(),
   administrator: z.boolean().default(false),
   policies: z.array(policySchema).default([]),
 });

@@ -160,8 +160,11 @@ export async function buildApp(options: AppOptions): Promise<App> {
   // is a cost these hooks need not pay.
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-amzn-RequestId', request.id);
-    if (request.method === 'POST' && request.url.split('?', 1)[0] === '/') {
-      request.awsProtocol = isQueryRequest(request) ? 'query' : 'json';
+    if (request.url.split('?', 1)[0] === '/') {
+      if (request.method === 'POST') request.awsProtocol = isQueryForm(request) ? 'query' : 'json';
+      // A query-protocol call may also come as GET, its parameters in the query string, as a
+      // presigned GetCallerIdentity URL does (`aws eks get-token` makes one).
+      else if (request.method === 'GET' && hasQueryAction(request)) request.awsProtocol = 'query';
     }
     done();
   });
@@ -224,6 +227,10 @@ export async function buildApp(options: AppOptions): Promise<App> {
       ? handleQuery(gate, request, reply)
       : handleJson(options, gate, request, reply),
   );
+  app.get('/', (request, reply) => {
+    if (request.awsProtocol === 'query') return handleQuery(gate, request, reply);
+    throw notFound('No operation matches GET /.');
+  });
 
   return {
     fastify: app,
@@ -376,10 +383,15 @@ async function handleJson(
  * A query-protocol request (STS, as the AWS CLI, the SDKs and Terraform's provider send it): a
  * form on POST / with no `X-Amz-Target`.
  */
-function isQueryRequest(request: FastifyRequest): boolean {
+function isQueryForm(request: FastifyRequest): boolean {
   if (request.headers['x-amz-target'] !== undefined) return false;
   const type = request.headers['content-type'] ?? '';
   return type.split(';', 1)[0]!.trim().toLowerCase() === 'application/x-www-form-urlencoded';
+}
+
+function hasQueryAction(request: FastifyRequest): boolean {
+  const query = request.query as Record<string, unknown> | undefined;
+  return query !== undefined && Object.hasOwn(query, 'Action');
 }
 
 /**
@@ -392,8 +404,17 @@ async function handleQuery(
   request: FastifyRequest,
   reply: FastifyReply,
 ): Promise<void> {
+  // The parameters may come in the query string, the form, or both; AWS reads them all.
   const body = Buffer.isBuffer(request.body) ? request.body.toString('utf8') : '';
-  const action = new URLSearchParams(body).get('Action') ?? '';
+  const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?') + 1) : '';
+  const actions = [
+    ...new URLSearchParams(query).getAll('Action'),
+    ...new URLSearchParams(body).getAll('Action'),
+  ];
+  if (actions.length > 1) {
+    throw queryFault('ValidationError', 'The request names its Action more than once.');
+  }
+  const action = actions[0] ?? '';
   if (action !== 'GetCallerIdentity') {
     const named = /^[A-Za-z0-9]{1,64}$/.test(action) ? `The action ${action} is` : 'This action is';
     throw queryFault(

@@ -58,6 +58,18 @@ test('a first start makes a 0600 key pair in a 0700 data dir and prints the CLI 
     const second = await serveOnce(dataDir, 'Endpoint:');
     assert.ok(second.includes(`Using access key ${stored.accessKeyId}`), 'the same key, restarted');
     assert.ok(!second.includes(stored.secretAccessKey!), 'the secret is printed only when made');
+
+    // Configured keys replace the generated pair, and the start says so.
+    const configured = await startServe({
+      env: {
+        SCRAM_SECRETS_DATA_DIR: dataDir,
+        SCRAM_SECRETS_CREDENTIALS: 'AKIACONFIGURED000001:a-configured-secret-key:111122223333',
+      },
+      readyText: 'credentials.stored_unused',
+    });
+    assert.equal(await configured.stop(), 0);
+    assert.ok(configured.output().includes(join(dataDir, 'credentials.json')));
+    assert.ok(!configured.output().includes(stored.secretAccessKey!));
   } finally {
     rmSync(parent, { recursive: true, force: true });
   }

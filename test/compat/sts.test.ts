@@ -12,6 +12,9 @@ import {
   STSServiceException,
 } from '@aws-sdk/client-sts';
 
+import { Hash } from '@smithy/hash-node';
+import { SignatureV4 } from '@smithy/signature-v4';
+
 import { assertCliError, awsCli, type AwsCli } from '../support/aws-cli.js';
 import {
   ACCESS_KEY_ID,
@@ -25,9 +28,9 @@ import {
   type TestServer,
 } from '../support/server.js';
 
-/** A principal with no permission at all, and a name that XML must escape. */
+/** A principal with no permission at all, named with every sign an IAM user name may have. */
 const RESTRICTED = {
-  name: 'ops&<auditor>',
+  name: 'ops+audit=1,a.b@c_d-e',
   accessKeyId: 'AKIATESTRESTRICTED01',
   secretAccessKey: 'test-secret-access-key-restricted',
   accountId: ACCOUNT_ID,
@@ -103,7 +106,7 @@ describe('STS GetCallerIdentity through the AWS SDK', () => {
     assert.equal(elsewhere.Account, ACCOUNT_ID);
   });
 
-  test('needs no permission, as on AWS, and escapes the name in XML', async () => {
+  test('needs no permission, as on AWS', async () => {
     const restricted = {
       accessKeyId: RESTRICTED.accessKeyId,
       secretAccessKey: RESTRICTED.secretAccessKey,
@@ -190,6 +193,92 @@ describe('STS on the wire', () => {
     assert.equal(((await json.json()) as { __type: string }).__type, 'UnknownOperationException');
   });
 
+  test('the Action may come in the query string; named twice, it is refused', async () => {
+    const signer = new SignatureV4({
+      credentials: { accessKeyId: ACCESS_KEY_ID, secretAccessKey: SECRET_ACCESS_KEY },
+      region: REGION,
+      service: 'sts',
+      sha256: Hash.bind(null, 'sha256'),
+    });
+    const url = new URL(server.url);
+    const send = async (query: Record<string, string>, body: string) => {
+      const signed = await signer.sign({
+        method: 'POST',
+        protocol: 'http:',
+        hostname: url.hostname,
+        port: Number(url.port),
+        path: '/',
+        query,
+        headers: {
+          host: url.host,
+          'content-type': 'application/x-www-form-urlencoded; charset=utf-8',
+        },
+        body,
+      });
+      const search = new URLSearchParams(query).toString();
+      return fetch(`${server.url}/${search ? `?${search}` : ''}`, {
+        method: 'POST',
+        headers: signed.headers,
+        body,
+      });
+    };
+    const inQuery = await send({ Action: 'GetCallerIdentity', Version: '2011-06-15' }, '');
+    assert.equal(inQuery.status, 200);
+    assert.ok((await inQuery.text()).includes(`<Account>${ACCOUNT_ID}</Account>`));
+
+    for (const [query, body] of [
+      [{ Action: 'GetCallerIdentity' }, 'Action=GetCallerIdentity'],
+      [{}, 'Action=GetCallerIdentity&Action=AssumeRole'],
+      [{}, 'Action=AssumeRole&Action=GetCallerIdentity'],
+    ] as const) {
+      const twice = await send(query, body);
+      assert.equal(twice.status, 400, body);
+      assert.equal(twice.headers.get('x-amzn-errortype'), 'ValidationError', body);
+      assert.ok((await twice.text()).includes('more than once'), body);
+    }
+  });
+
+  test('a presigned GET, as an EKS token carries it, answers the identity', async () => {
+    const signer = new SignatureV4({
+      credentials: { accessKeyId: ACCESS_KEY_ID, secretAccessKey: SECRET_ACCESS_KEY },
+      region: REGION,
+      service: 'sts',
+      sha256: Hash.bind(null, 'sha256'),
+    });
+    const url = new URL(server.url);
+    const presigned = await signer.presign(
+      {
+        method: 'GET',
+        protocol: 'http:',
+        hostname: url.hostname,
+        port: Number(url.port),
+        path: '/',
+        query: { Action: 'GetCallerIdentity', Version: '2011-06-15' },
+        headers: { host: url.host, 'x-k8s-aws-id': 'demo' },
+      },
+      { expiresIn: 60 },
+    );
+    const search = new URLSearchParams(presigned.query as Record<string, string>).toString();
+    const response = await fetch(`${server.url}/?${search}`, {
+      headers: { 'x-k8s-aws-id': 'demo' },
+    });
+    const body = await response.text();
+    assert.equal(response.status, 200, body);
+    assert.ok(body.includes(`<Arn>arn:aws:iam::${ACCOUNT_ID}:user/${ACCESS_KEY_ID}</Arn>`), body);
+
+    // The signed header is part of the signature.
+    const tampered = await fetch(`${server.url}/?${search}`, {
+      headers: { 'x-k8s-aws-id': 'another-cluster' },
+    });
+    assert.equal(tampered.status, 403);
+    assert.equal(tampered.headers.get('x-amzn-errortype'), 'SignatureDoesNotMatch');
+
+    // GET / with no Action is still no operation.
+    const bare = await fetch(`${server.url}/`);
+    assert.equal(bare.status, 404);
+    assert.equal(bare.headers.get('x-amzn-errortype'), 'NotFoundException');
+  });
+
   test('an Action that is not a name is not echoed', async () => {
     const response = await fetch(`${server.url}/`, {
       method: 'POST',
@@ -220,6 +309,22 @@ describe('STS through the AWS CLI', () => {
     assert.equal(identity.Account, ACCOUNT_ID);
     assert.equal(identity.Arn, `arn:aws:iam::${ACCOUNT_ID}:user/${ACCESS_KEY_ID}`);
     assert.deepEqual(cli.strayRequests, []);
+  });
+
+  test('aws eks get-token makes a presigned URL that the service answers', async () => {
+    const result = await cli.run(
+      ['eks', 'get-token', '--cluster-name', 'demo', '--output', 'json'],
+      { accessKeyId: ACCESS_KEY_ID, secretAccessKey: SECRET_ACCESS_KEY },
+    );
+    assert.equal(result.status, 0, result.stderr);
+    const token = (JSON.parse(result.stdout) as { status: { token: string } }).status.token;
+    assert.ok(token.startsWith('k8s-aws-v1.'), token);
+    const presignedUrl = Buffer.from(token.slice('k8s-aws-v1.'.length), 'base64url').toString();
+    assert.ok(presignedUrl.startsWith(`${server.url}/?`), presignedUrl);
+    const response = await fetch(presignedUrl, { headers: { 'x-k8s-aws-id': 'demo' } });
+    const body = await response.text();
+    assert.equal(response.status, 200, body);
+    assert.ok(body.includes(`<Account>${ACCOUNT_ID}</Account>`), body);
   });
 
   test('a wrong secret key is SignatureDoesNotMatch', async () => {

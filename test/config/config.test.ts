@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
+import { loadCredentials } from '../../src/auth/credentials.js';
 import { loadConfig } from '../../src/config/config.js';
 
 test('defaults: loopback, port 4566, ./data, CORS open', () => {
@@ -209,5 +210,51 @@ test('secretSources choose the source per account and region, validated strictly
   assert.throws(
     () => loadConfig({ SCRAM_SECRETS_SECRET_SOURCES: '[{' }),
     /SCRAM_SECRETS_SECRET_SOURCES is not JSON/,
+  );
+});
+
+test("a principal's name is an IAM user name, one per account", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'scram-config-'));
+  const principal = (name: string, accessKeyId: string, accountId = '111122223333') => ({
+    name,
+    accessKeyId,
+    secretAccessKey: `secret-access-key-of-${accessKeyId}`,
+    accountId,
+  });
+  const load = (principals: unknown[], env: NodeJS.ProcessEnv = {}) => {
+    const file = join(dir, 'config.json');
+    writeFileSync(file, JSON.stringify({ principals }));
+    const config = loadConfig({ SCRAM_SECRETS_CONFIG: file, ...env });
+    return loadCredentials(config.credentials, config.principals, dir);
+  };
+  // Control characters would make STS's XML unreadable; a slash would read as an IAM path.
+  for (const name of ['esc\u001b[31mred', 'nul\u0000', 'a/b', 'x'.repeat(65), '']) {
+    assert.throws(
+      () => load([principal(name, 'AKIAPRINCIPAL0000001')]),
+      /principals\.0\.name in .*: a name is an IAM user name: 1 to 64 letters, digits/,
+      JSON.stringify(name),
+    );
+  }
+  const known = load([principal('ops+audit=1,a.b@c_d-e', 'AKIAPRINCIPAL0000001')]);
+  assert.equal(known.byAccessKeyId.get('AKIAPRINCIPAL0000001')?.name, 'ops+audit=1,a.b@c_d-e');
+
+  assert.throws(
+    () =>
+      load([principal('dup', 'AKIAPRINCIPAL0000001'), principal('dup', 'AKIAPRINCIPAL0000002')]),
+    /two principals of account 111122223333 are named dup/,
+  );
+  // The same name in two accounts is two users.
+  const apart = load([
+    principal('dup', 'AKIAPRINCIPAL0000001'),
+    principal('dup', 'AKIAPRINCIPAL0000002', '444455556666'),
+  ]);
+  assert.equal(apart.byAccessKeyId.size, 2);
+  // A key of SCRAM_SECRETS_CREDENTIALS is named by its access key id.
+  assert.throws(
+    () =>
+      load([principal('AKIACREDENTIAL000001', 'AKIAPRINCIPAL0000001')], {
+        SCRAM_SECRETS_CREDENTIALS: 'AKIACREDENTIAL000001:a-long-enough-secret-key:111122223333',
+      }),
+    /are named AKIACREDENTIAL000001/,
   );
 });
