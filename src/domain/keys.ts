@@ -51,6 +51,9 @@ const DAY_MS = 24 * 60 * 60 * 1000;
  * The built-in KMS: symmetric keys whose material is wrapped by the master key, aliases, and
  * the key-state rules that decide whether a secret encrypted under a key can be read.
  */
+/** What reading a secret's value needs of its keys. */
+export type KeyReader = Pick<KeyService, 'findKey' | 'material'>;
+
 export class KeyService {
   constructor(
     private readonly store: Store,

@@ -9,7 +9,7 @@ import { badRequest, serviceUnavailable, ServiceError } from './errors.js';
 import type { KeyService } from './keys.js';
 import type { PageTokens } from './paging.js';
 import { noDataPlane, type DataPlaneHook } from './sync.js';
-import type { SecretService } from './secrets.js';
+import type { Secret, SecretService } from './secrets.js';
 import type { AwsSecretSource } from '../sources/aws.js';
 import { BuiltinSecretFacts } from '../sources/builtin.js';
 import { SecretSources } from '../sources/registry.js';
@@ -107,8 +107,12 @@ export class ScramSecretService {
 
       const unprocessed: UnprocessedScramSecret[] = [];
       const added: AddedAssociation[] = [];
+      const batch = unique(secretArnList);
       let associatedCount = await this.countAssociations(cluster.arn, trx);
-      for (const secretArn of unique(secretArnList)) {
+      const associated = await this.associatedAmong(cluster.arn, batch, trx);
+      // The built-in secrets are read in this transaction, each once for the whole batch.
+      const facts = judged ? undefined : new BuiltinSecretFacts(this.secrets, this.keys, trx);
+      for (const secretArn of batch) {
         try {
           const createdAt = await this.associateOne(
             context,
@@ -116,7 +120,8 @@ export class ScramSecretService {
             secretArn,
             associatedCount,
             trx,
-            judged,
+            associated.has(secretArn),
+            judged ?? facts!,
           );
           if (createdAt === undefined) continue;
           associatedCount += 1;
@@ -267,9 +272,13 @@ export class ScramSecretService {
   }
 
   /** Which of the given secrets the cluster has already; they are judged no further. */
-  private async associatedAmong(clusterArn: string, secretArns: string[]): Promise<Set<string>> {
+  private async associatedAmong(
+    clusterArn: string,
+    secretArns: string[],
+    db: Executor = this.store.db,
+  ): Promise<Set<string>> {
     if (secretArns.length === 0) return new Set();
-    const rows = await this.store.db
+    const rows = await db
       .selectFrom('scram_associations')
       .select('secret_arn')
       .where('cluster_arn', '=', clusterArn)
@@ -324,27 +333,27 @@ export class ScramSecretService {
     }));
   }
 
-  /** Returns the new association's creation time, or undefined when it already existed. */
+  /**
+   * Returns the new association's creation time, or undefined when it already existed. A
+   * secret is judged by the built-in facts, read in this transaction, or by the verdicts an
+   * external source gave before it.
+   */
   private async associateOne(
     context: RequestContext,
     cluster: Cluster,
     secretArn: string,
     associatedCount: number,
     trx: Executor,
-    judged: Judged | undefined,
+    associatedAlready: boolean,
+    judge: Judged | BuiltinSecretFacts,
   ): Promise<number | undefined> {
     requireUsableArn(context, cluster, secretArn);
-    const existing = await trx
-      .selectFrom('scram_associations')
-      .select('secret_arn')
-      .where('cluster_arn', '=', cluster.arn)
-      .where('secret_arn', '=', secretArn)
-      .executeTakeFirst();
-    if (existing) return undefined;
+    if (associatedAlready) return undefined;
 
-    const verdict = judged
-      ? judged.get(secretArn)
-      : await usernameOf(new BuiltinSecretFacts(this.secrets, this.keys, trx), cluster, secretArn);
+    const verdict =
+      judge instanceof BuiltinSecretFacts
+        ? await usernameOf(judge, cluster, secretArn)
+        : judge.get(secretArn);
     // Judged as associated already, and disassociated by another call since.
     if (verdict === undefined) {
       throw new Refusal(
@@ -369,7 +378,9 @@ export class ScramSecretService {
       .values({ cluster_arn: cluster.arn, secret_arn: secretArn, username, created_at: createdAt })
       .execute();
     // An external secret gets its grant after the commit, from `grantAfterCommit`.
-    if (!judged) await this.grantClusterRead(cluster, secretArn, trx);
+    if (judge instanceof BuiltinSecretFacts) {
+      await this.grantClusterRead(await judge.secret(cluster, secretArn), trx);
+    }
     return createdAt;
   }
 
@@ -394,12 +405,7 @@ export class ScramSecretService {
   }
 
   /** MSK attaches a resource policy that lets the cluster read the secret; so do we. */
-  private async grantClusterRead(
-    cluster: Cluster,
-    secretArn: string,
-    trx: Executor,
-  ): Promise<void> {
-    const secret = await this.secrets.findSecret(cluster, secretArn, {}, trx);
+  private async grantClusterRead(secret: Secret, trx: Executor): Promise<void> {
     await trx
       .updateTable('secrets')
       .set({ resource_policy: withKafkaGrant(secret.resourcePolicy, secret.arn) })

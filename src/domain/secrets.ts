@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 
 import { parseArn, secretArn, type Scope } from './arn.js';
 import { jsonError, ServiceError } from './errors.js';
-import type { KeyService, KmsKey } from './keys.js';
+import type { KeyReader, KeyService, KmsKey } from './keys.js';
 import { noDataPlane, type DataPlaneHook } from './sync.js';
 import { newKey, open, seal } from '../crypto/envelope.js';
 import type { SecretTable, SecretVersionTable } from '../store/schema.js';
@@ -246,8 +246,22 @@ export class SecretService {
     db: Executor = this.store.db,
   ): Promise<{ secret: Secret; version: SecretVersion; value: SecretValue }> {
     const secret = await this.findSecret(scope, secretId, {}, db);
+    return this.valueOf(scope, secret, selector, db);
+  }
+
+  /**
+   * `getValue` of a secret already found. `keys` may be a caller's own reader of the same
+   * keys, such as one that reads each key once for a whole batch.
+   */
+  async valueOf(
+    scope: Scope,
+    secret: Secret,
+    selector: { versionId?: string; versionStage?: string },
+    db: Executor = this.store.db,
+    keys: KeyReader = this.keys,
+  ): Promise<{ secret: Secret; version: SecretVersion; value: SecretValue }> {
     const row = await this.selectVersion(secret, selector, db);
-    const key = await this.keys.findKey(scope, row.key_id, db);
+    const key = await keys.findKey(scope, row.key_id, db);
     if (key.keyState !== 'Enabled') {
       throw jsonError(
         'DecryptionFailure',
@@ -255,11 +269,7 @@ export class SecretService {
           `${describeKeyState(key)}. Enable the key, then retry.`,
       );
     }
-    const dataKey = open(
-      await this.keys.material(key, db),
-      Buffer.from(row.wrapped_data_key),
-      key.arn,
-    );
+    const dataKey = open(await keys.material(key, db), Buffer.from(row.wrapped_data_key), key.arn);
     const plaintext = open(
       dataKey,
       Buffer.from(row.encrypted_value),
