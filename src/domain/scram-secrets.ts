@@ -151,13 +151,10 @@ export class ScramSecretService {
       await this.clusters.lockCluster(trx, cluster.arn);
 
       const unprocessed: UnprocessedScramSecret[] = [];
-      for (const secretArn of unique(secretArnList)) {
-        const removed = await trx
-          .deleteFrom('scram_associations')
-          .where('cluster_arn', '=', cluster.arn)
-          .where('secret_arn', '=', secretArn)
-          .executeTakeFirst();
-        if (Number(removed.numDeletedRows) === 0) {
+      const batch = unique(secretArnList);
+      const removed = await this.removeAssociations(cluster.arn, batch, trx);
+      for (const secretArn of batch) {
+        if (!removed.has(secretArn)) {
           const cause = `The secret ${secretArn} is not associated with the cluster`;
           unprocessed.push({
             secretArn,
@@ -411,6 +408,22 @@ export class ScramSecretService {
       .set({ resource_policy: withKafkaGrant(secret.resourcePolicy, secret.arn) })
       .where('arn', '=', secret.arn)
       .execute();
+  }
+
+  /** Removes the batch's associations in one statement; returns the secrets it removed. */
+  private async removeAssociations(
+    clusterArn: string,
+    secretArns: string[],
+    trx: Executor,
+  ): Promise<Set<string>> {
+    if (secretArns.length === 0) return new Set();
+    const rows = await trx
+      .deleteFrom('scram_associations')
+      .where('cluster_arn', '=', clusterArn)
+      .where('secret_arn', 'in', secretArns)
+      .returning('secret_arn')
+      .execute();
+    return new Set(rows.map((row) => row.secret_arn));
   }
 
   private async countAssociations(clusterArn: string, trx: Executor): Promise<number> {
