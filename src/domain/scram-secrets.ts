@@ -105,32 +105,76 @@ export class ScramSecretService {
       requireScramReady(cluster);
       await this.clusters.lockCluster(trx, cluster.arn);
 
-      const unprocessed: UnprocessedScramSecret[] = [];
-      const added: AddedAssociation[] = [];
       const batch = unique(secretArnList);
-      let associatedCount = await this.countAssociations(cluster.arn, trx);
       const associated = await this.associatedAmong(cluster.arn, batch, trx);
       // The built-in secrets are read in this transaction, each once for the whole batch.
-      const facts = judged ? undefined : new BuiltinSecretFacts(this.secrets, this.keys, trx);
+      const judge = judged ?? new BuiltinSecretFacts(this.secrets, this.keys, trx);
+      // Each secret in the batch's order: first the rules of the secret itself...
+      const outcomes: Array<Refusal | string | undefined> = [];
       for (const secretArn of batch) {
-        try {
-          const createdAt = await this.associateOne(
-            context,
-            cluster,
-            secretArn,
-            associatedCount,
-            trx,
-            associated.has(secretArn),
-            judged ?? facts!,
+        outcomes.push(
+          await this.usernameToAssociate(context, cluster, secretArn, associated, judge),
+        );
+      }
+      // ...then those of the cluster: one user per username, and its limit.
+      const holders = await this.holdersOf(
+        cluster.arn,
+        outcomes.filter((outcome) => typeof outcome === 'string'),
+        trx,
+      );
+      let associatedCount = await this.countAssociations(cluster.arn, trx);
+      const rows: Array<{ secretArn: string; username: string }> = [];
+      batch.forEach((secretArn, index) => {
+        const username = outcomes[index];
+        if (typeof username !== 'string') return;
+        const holder = holders.get(username);
+        if (holder !== undefined) {
+          outcomes[index] = new Refusal(
+            'DuplicateUsername',
+            `The username in this secret is already used by the associated secret ${holder}. ` +
+              'Each username can belong to only one secret per cluster.',
           );
-          if (createdAt === undefined) continue;
+        } else if (associatedCount >= MAX_SECRETS_PER_CLUSTER) {
+          outcomes[index] = new Refusal(
+            'ClusterSecretLimitExceeded',
+            `The cluster already has ${MAX_SECRETS_PER_CLUSTER} associated secrets, the most ` +
+              'it can hold. Disassociate a secret before associating another.',
+          );
+        } else {
+          holders.set(username, secretArn);
           associatedCount += 1;
-          added.push({ secretArn, createdAt });
-        } catch (error) {
-          if (!(error instanceof Refusal)) throw error;
-          unprocessed.push({ secretArn, errorCode: error.code, errorMessage: error.message });
+          rows.push({ secretArn, username });
+        }
+      });
+
+      const createdAt = Date.now();
+      if (rows.length > 0) {
+        await trx
+          .insertInto('scram_associations')
+          .values(
+            rows.map((row) => ({
+              cluster_arn: cluster.arn,
+              secret_arn: row.secretArn,
+              username: row.username,
+              created_at: createdAt,
+            })),
+          )
+          .execute();
+      }
+      // An external secret gets its grant after the commit, from `grantAfterCommit`.
+      if (judge instanceof BuiltinSecretFacts) {
+        for (const row of rows) {
+          await this.grantClusterRead(await judge.secret(cluster, row.secretArn), trx);
         }
       }
+      const unprocessed: UnprocessedScramSecret[] = [];
+      batch.forEach((secretArn, index) => {
+        const outcome = outcomes[index];
+        if (outcome instanceof Refusal) {
+          unprocessed.push({ secretArn, errorCode: outcome.code, errorMessage: outcome.message });
+        }
+      });
+      const added = rows.map((row): AddedAssociation => ({ secretArn: row.secretArn, createdAt }));
       return { result: { clusterArn: cluster.arn, unprocessedScramSecrets: unprocessed }, added };
     });
     if (source?.settings.attachResourcePolicy && added.length > 0) {
@@ -331,74 +375,51 @@ export class ScramSecretService {
   }
 
   /**
-   * Returns the new association's creation time, or undefined when it already existed. A
-   * secret is judged by the built-in facts, read in this transaction, or by the verdicts an
-   * external source gave before it.
+   * The username a secret would be associated under, by the rules of the secret itself; its
+   * refusal; or undefined when the cluster has it already. A secret is judged by the built-in
+   * facts, read in the batch's transaction, or by the verdicts an external source gave before.
    */
-  private async associateOne(
+  private async usernameToAssociate(
     context: RequestContext,
     cluster: Cluster,
     secretArn: string,
-    associatedCount: number,
-    trx: Executor,
-    associatedAlready: boolean,
+    associated: Set<string>,
     judge: Judged | BuiltinSecretFacts,
-  ): Promise<number | undefined> {
-    requireUsableArn(context, cluster, secretArn);
-    if (associatedAlready) return undefined;
-
-    const verdict =
-      judge instanceof BuiltinSecretFacts
-        ? await usernameOf(judge, cluster, secretArn)
-        : judge.get(secretArn);
-    // Judged as associated already, and disassociated by another call since.
-    if (verdict === undefined) {
-      throw new Refusal(
-        'InvalidSecretArn',
-        `The secret ${secretArn} was disassociated by another call while this batch ran. ` +
-          'Associate it again.',
-      );
+  ): Promise<Refusal | string | undefined> {
+    try {
+      requireUsableArn(context, cluster, secretArn);
+      if (associated.has(secretArn)) return undefined;
+      if (judge instanceof BuiltinSecretFacts) return await usernameOf(judge, cluster, secretArn);
+      const verdict = judge.get(secretArn);
+      // Judged as associated already, and disassociated by another call since.
+      if (verdict === undefined) {
+        return new Refusal(
+          'InvalidSecretArn',
+          `The secret ${secretArn} was disassociated by another call while this batch ran. ` +
+            'Associate it again.',
+        );
+      }
+      return verdict;
+    } catch (error) {
+      if (error instanceof Refusal) return error;
+      throw error;
     }
-    if (verdict instanceof Refusal) throw verdict;
-    const username = verdict;
-    await this.requireFreeUsername(cluster, username, trx);
-    if (associatedCount >= MAX_SECRETS_PER_CLUSTER) {
-      throw new Refusal(
-        'ClusterSecretLimitExceeded',
-        `The cluster already has ${MAX_SECRETS_PER_CLUSTER} associated secrets, the most it ` +
-          'can hold. Disassociate a secret before associating another.',
-      );
-    }
-    const createdAt = Date.now();
-    await trx
-      .insertInto('scram_associations')
-      .values({ cluster_arn: cluster.arn, secret_arn: secretArn, username, created_at: createdAt })
-      .execute();
-    // An external secret gets its grant after the commit, from `grantAfterCommit`.
-    if (judge instanceof BuiltinSecretFacts) {
-      await this.grantClusterRead(await judge.secret(cluster, secretArn), trx);
-    }
-    return createdAt;
   }
 
-  private async requireFreeUsername(
-    cluster: Cluster,
-    username: string,
+  /** Which associated secrets hold these usernames in the cluster, by username. */
+  private async holdersOf(
+    clusterArn: string,
+    usernames: string[],
     trx: Executor,
-  ): Promise<void> {
-    const holder = await trx
+  ): Promise<Map<string, string>> {
+    if (usernames.length === 0) return new Map();
+    const rows = await trx
       .selectFrom('scram_associations')
-      .select('secret_arn')
-      .where('cluster_arn', '=', cluster.arn)
-      .where('username', '=', username)
-      .executeTakeFirst();
-    if (holder) {
-      throw new Refusal(
-        'DuplicateUsername',
-        `The username in this secret is already used by the associated secret ` +
-          `${holder.secret_arn}. Each username can belong to only one secret per cluster.`,
-      );
-    }
+      .select(['secret_arn', 'username'])
+      .where('cluster_arn', '=', clusterArn)
+      .where('username', 'in', unique(usernames))
+      .execute();
+    return new Map(rows.map((row) => [row.username, row.secret_arn]));
   }
 
   /** MSK attaches a resource policy that lets the cluster read the secret; so do we. */
