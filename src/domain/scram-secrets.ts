@@ -109,6 +109,12 @@ export class ScramSecretService {
       const associated = await this.associatedAmong(cluster.arn, batch, trx);
       // The built-in secrets are read in this transaction, each once for the whole batch.
       const judge = judged ?? new BuiltinSecretFacts(this.secrets, this.keys, trx);
+      if (judge instanceof BuiltinSecretFacts) {
+        await judge.prefetch(
+          cluster,
+          batch.filter((secretArn) => !associated.has(secretArn)),
+        );
+      }
       // Each secret in the batch's order: first the rules of the secret itself...
       const outcomes: Array<Refusal | string | undefined> = [];
       for (const secretArn of batch) {

@@ -250,8 +250,8 @@ export class SecretService {
   }
 
   /**
-   * `getValue` of a secret already found. `keys` may be a caller's own reader of the same
-   * keys, such as one that reads each key once for a whole batch.
+   * `getValue` of a secret already found. A batch that read the secret's versions already
+   * passes them, and may pass its own reader of the same keys (one that reads each key once).
    */
   async valueOf(
     scope: Scope,
@@ -259,8 +259,12 @@ export class SecretService {
     selector: { versionId?: string; versionStage?: string },
     db: Executor = this.store.db,
     keys: KeyReader = this.keys,
+    versions?: SecretVersionTable[],
   ): Promise<{ secret: Secret; version: SecretVersion; value: SecretValue }> {
-    const row = await this.selectVersion(secret, selector, db);
+    const row = pickVersion(
+      versions ?? (await this.versionRows([secret.arn], db)).get(secret.arn) ?? [],
+      selector,
+    );
     const key = await keys.findKey(scope, row.key_id, db);
     if (key.keyState !== 'Enabled') {
       throw jsonError(
@@ -593,30 +597,38 @@ export class SecretService {
       .execute();
   }
 
-  private async selectVersion(
-    secret: Secret,
-    selector: { versionId?: string; versionStage?: string },
-    db: Executor,
-  ): Promise<SecretVersionTable> {
+  /**
+   * Secrets of this scope by their full ARNs, in one query, for a batch: deleted ones too, not
+   * those past their deletion date. An ARN not among them may still name a secret by its
+   * name; `findSecret` tells.
+   */
+  async findByArns(scope: Scope, arns: string[], db: Executor): Promise<Map<string, Secret>> {
+    if (arns.length === 0) return new Map();
+    const rows = await db
+      .selectFrom('secrets')
+      .selectAll()
+      .where('account_id', '=', scope.accountId)
+      .where('region', '=', scope.region)
+      .where('arn', 'in', arns)
+      .execute();
+    return new Map(rows.filter((row) => !isExpired(row)).map((row) => [row.arn, toSecret(row)]));
+  }
+
+  /** The versions of these secrets, in one query, by secret ARN. */
+  async versionRows(arns: string[], db: Executor): Promise<Map<string, SecretVersionTable[]>> {
+    const bySecret = new Map<string, SecretVersionTable[]>();
+    if (arns.length === 0) return bySecret;
     const rows = await db
       .selectFrom('secret_versions')
       .selectAll()
-      .where('secret_arn', '=', secret.arn)
+      .where('secret_arn', 'in', arns)
       .execute();
-    const stage = selector.versionStage ?? (selector.versionId ? undefined : AWSCURRENT);
-    const row = rows.find(
-      (candidate) =>
-        (selector.versionId === undefined || candidate.version_id === selector.versionId) &&
-        (stage === undefined || (JSON.parse(candidate.stages) as string[]).includes(stage)),
-    );
-    if (!row) {
-      throw jsonError(
-        'ResourceNotFoundException',
-        "Secrets Manager can't find the specified secret value for " +
-          (selector.versionId ? `VersionId: ${selector.versionId}` : `staging label: ${stage}`),
-      );
+    for (const row of rows) {
+      const list = bySecret.get(row.secret_arn);
+      if (list) list.push(row);
+      else bySecret.set(row.secret_arn, [row]);
     }
-    return row;
+    return bySecret;
   }
 
   private async lookup(
@@ -653,6 +665,27 @@ export class SecretService {
       .where('deleted_date', '<=', Date.now())
       .execute();
   }
+}
+
+/** The version a selector names: by id, by staging label, or AWSCURRENT. */
+function pickVersion(
+  rows: SecretVersionTable[],
+  selector: { versionId?: string; versionStage?: string },
+): SecretVersionTable {
+  const stage = selector.versionStage ?? (selector.versionId ? undefined : AWSCURRENT);
+  const row = rows.find(
+    (candidate) =>
+      (selector.versionId === undefined || candidate.version_id === selector.versionId) &&
+      (stage === undefined || (JSON.parse(candidate.stages) as string[]).includes(stage)),
+  );
+  if (!row) {
+    throw jsonError(
+      'ResourceNotFoundException',
+      "Secrets Manager can't find the specified secret value for " +
+        (selector.versionId ? `VersionId: ${selector.versionId}` : `staging label: ${stage}`),
+    );
+  }
+  return row;
 }
 
 export function describeKeyState(key: KmsKey): string {
