@@ -47,13 +47,13 @@ export interface KeyAlias {
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
+/** What reading a secret's value needs of its keys. */
+export type KeyReader = Pick<KeyService, 'findKey' | 'material'>;
+
 /**
  * The built-in KMS: symmetric keys whose material is wrapped by the master key, aliases, and
  * the key-state rules that decide whether a secret encrypted under a key can be read.
  */
-/** What reading a secret's value needs of its keys. */
-export type KeyReader = Pick<KeyService, 'findKey' | 'material'>;
-
 export class KeyService {
   constructor(
     private readonly store: Store,

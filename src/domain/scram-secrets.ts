@@ -123,35 +123,7 @@ export class ScramSecretService {
         );
       }
       // ...then those of the cluster: one user per username, and its limit.
-      const holders = await this.holdersOf(
-        cluster.arn,
-        outcomes.filter((outcome) => typeof outcome === 'string'),
-        trx,
-      );
-      let associatedCount = await this.countAssociations(cluster.arn, trx);
-      const rows: Array<{ secretArn: string; username: string }> = [];
-      batch.forEach((secretArn, index) => {
-        const username = outcomes[index];
-        if (typeof username !== 'string') return;
-        const holder = holders.get(username);
-        if (holder !== undefined) {
-          outcomes[index] = new Refusal(
-            'DuplicateUsername',
-            `The username in this secret is already used by the associated secret ${holder}. ` +
-              'Each username can belong to only one secret per cluster.',
-          );
-        } else if (associatedCount >= MAX_SECRETS_PER_CLUSTER) {
-          outcomes[index] = new Refusal(
-            'ClusterSecretLimitExceeded',
-            `The cluster already has ${MAX_SECRETS_PER_CLUSTER} associated secrets, the most ` +
-              'it can hold. Disassociate a secret before associating another.',
-          );
-        } else {
-          holders.set(username, secretArn);
-          associatedCount += 1;
-          rows.push({ secretArn, username });
-        }
-      });
+      const rows = await this.admitToCluster(cluster.arn, batch, outcomes, trx);
 
       const createdAt = Date.now();
       if (rows.length > 0) {
@@ -410,6 +382,46 @@ export class ScramSecretService {
       if (error instanceof Refusal) return error;
       throw error;
     }
+  }
+
+  /**
+   * Of the secrets whose own rules passed (a username in `outcomes`), those the cluster takes,
+   * in the batch's order: a username no association holds (nor an earlier secret of the
+   * batch), while the cluster is under its limit. The others' outcomes become refusals.
+   */
+  private async admitToCluster(
+    clusterArn: string,
+    batch: string[],
+    outcomes: Array<Refusal | string | undefined>,
+    trx: Executor,
+  ): Promise<Array<{ secretArn: string; username: string }>> {
+    const usernames = outcomes.filter((outcome) => typeof outcome === 'string');
+    const holders = await this.holdersOf(clusterArn, usernames, trx);
+    let associatedCount = await this.countAssociations(clusterArn, trx);
+    const admitted: Array<{ secretArn: string; username: string }> = [];
+    batch.forEach((secretArn, index) => {
+      const username = outcomes[index];
+      if (typeof username !== 'string') return;
+      const holder = holders.get(username);
+      if (holder !== undefined) {
+        outcomes[index] = new Refusal(
+          'DuplicateUsername',
+          `The username in this secret is already used by the associated secret ${holder}. ` +
+            'Each username can belong to only one secret per cluster.',
+        );
+      } else if (associatedCount >= MAX_SECRETS_PER_CLUSTER) {
+        outcomes[index] = new Refusal(
+          'ClusterSecretLimitExceeded',
+          `The cluster already has ${MAX_SECRETS_PER_CLUSTER} associated secrets, the most ` +
+            'it can hold. Disassociate a secret before associating another.',
+        );
+      } else {
+        holders.set(username, secretArn);
+        associatedCount += 1;
+        admitted.push({ secretArn, username });
+      }
+    });
+    return admitted;
   }
 
   /** Which associated secrets hold these usernames in the cluster, by username. */
