@@ -845,6 +845,33 @@ describe('BatchAssociateScramSecret: which secrets MSK accepts', () => {
     assert.deepEqual(kafkaStatements(await policyStatements(second.arn)), []);
   });
 
+  test("refusals of a secret's own rules and of the cluster's come back in the batch's order", async () => {
+    const freshCluster = await cluster();
+    const taken = await secret();
+    accepted(await associate(freshCluster, [taken.arn]));
+    const twin = `twin-${uniqueTag()}`;
+    const rival = await secret({ username: taken.username });
+    const notJson = await secret({ secretString: 'not json at all' });
+    const first = await secret({ username: twin });
+    const unprefixed = await secret({ name: `orders-${uniqueTag()}` });
+    const second = await secret({ username: twin });
+    const fine = await secret();
+    const batch = [rival.arn, notJson.arn, first.arn, unprefixed.arn, second.arn, fine.arn];
+    const result = await associate(freshCluster, batch);
+    assert.deepEqual(refusalCodes(result), [
+      [rival.arn, 'DuplicateUsername'],
+      [notJson.arn, 'InvalidSecretValue'],
+      [unprefixed.arn, 'InvalidSecretArn'],
+      [second.arn, 'DuplicateUsername'],
+    ]);
+    assert.match(result.UnprocessedScramSecrets![0]!.ErrorMessage!, new RegExp(escape(taken.arn)));
+    assert.match(result.UnprocessedScramSecrets![3]!.ErrorMessage!, new RegExp(escape(first.arn)));
+    assert.deepEqual(
+      new Set(await listAll(freshCluster)),
+      new Set([taken.arn, first.arn, fine.arn]),
+    );
+  });
+
   test('associating an associated secret again succeeds and changes nothing', async () => {
     const freshCluster = await cluster();
     const once = await secret();
