@@ -160,7 +160,8 @@ export async function buildApp(options: AppOptions): Promise<App> {
   // is a cost these hooks need not pay.
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-amzn-RequestId', request.id);
-    if (request.url.split('?', 1)[0] === '/') {
+    // Every request passes here: the root is told apart without splitting the URL.
+    if (request.url === '/' || request.url.startsWith('/?')) {
       if (request.method === 'POST') request.awsProtocol = isQueryForm(request) ? 'query' : 'json';
       // A query-protocol call may also come as GET, its parameters in the query string, as a
       // presigned GetCallerIdentity URL does (`aws eks get-token` makes one).
