@@ -168,12 +168,18 @@ export class ClusterService {
    * Locks the cluster for the rest of the transaction: a write to its row, which SQLite and
    * PostgreSQL both serialize, so that concurrent changes to its associations queue up.
    */
+  /**
+   * Takes the cluster's row lock for the rest of the transaction. A cluster deleted since it
+   * was read (by a DeleteCluster that committed in between) is 404, as it would be to a call
+   * that came a moment later: there is nothing left to lock, nor to associate with.
+   */
   async lockCluster(trx: Executor, arn: string): Promise<void> {
-    await trx
+    const locked = await trx
       .updateTable('clusters')
       .set((eb) => ({ lock_counter: eb('lock_counter', '+', 1) }))
       .where('arn', '=', arn)
-      .execute();
+      .executeTakeFirst();
+    if (Number(locked.numUpdatedRows) === 0) throw clusterNotFound(arn);
   }
 
   async listClusters(

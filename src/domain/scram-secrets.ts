@@ -9,7 +9,7 @@ import { badRequest, serviceUnavailable, ServiceError } from './errors.js';
 import type { KeyService } from './keys.js';
 import type { PageTokens } from './paging.js';
 import { noDataPlane, type DataPlaneHook } from './sync.js';
-import type { Secret, SecretService } from './secrets.js';
+import type { SecretService } from './secrets.js';
 import type { AwsSecretSource } from '../sources/aws.js';
 import { BuiltinSecretFacts } from '../sources/builtin.js';
 import { SecretSources } from '../sources/registry.js';
@@ -141,9 +141,10 @@ export class ScramSecretService {
       }
       // An external secret gets its grant after the commit, from `grantAfterCommit`.
       if (judge instanceof BuiltinSecretFacts) {
-        for (const row of rows) {
-          await this.grantClusterRead(await judge.secret(cluster, row.secretArn), trx);
-        }
+        await this.grantClusterRead(
+          rows.map((row) => row.secretArn),
+          trx,
+        );
       }
       const unprocessed: UnprocessedScramSecret[] = [];
       batch.forEach((secretArn, index) => {
@@ -333,7 +334,7 @@ export class ScramSecretService {
     const ungranted = outcomes.filter((outcome) => outcome !== undefined);
     if (ungranted.length === 0) return [];
 
-    await this.store.transaction(async (trx) => {
+    const undo = this.store.transaction(async (trx) => {
       await this.clusters.lockCluster(trx, clusterArn);
       for (const { association } of ungranted) {
         // Only the row this batch wrote: a later batch may have associated the secret anew.
@@ -344,6 +345,10 @@ export class ScramSecretService {
           .where('created_at', '=', association.createdAt)
           .execute();
       }
+    });
+    // A cluster deleted since took its associations with it: there is nothing to undo.
+    await undo.catch((error: unknown) => {
+      if (!(error instanceof ServiceError && error.type === 'NotFoundException')) throw error;
     });
     return ungranted.map(({ association, refusal }) => ({
       secretArn: association.secretArn,
@@ -441,12 +446,27 @@ export class ScramSecretService {
   }
 
   /** MSK attaches a resource policy that lets the cluster read the secret; so do we. */
-  private async grantClusterRead(secret: Secret, trx: Executor): Promise<void> {
-    await trx
-      .updateTable('secrets')
-      .set({ resource_policy: withKafkaGrant(secret.resourcePolicy, secret.arn) })
-      .where('arn', '=', secret.arn)
-      .execute();
+  /**
+   * Each policy is read again, locked, just before it is written: a PutResourcePolicy that
+   * committed since the batch read the secret is kept, not overwritten. The rows are locked in
+   * ARN order, so that batches naming the same secrets in other orders do not deadlock. (On
+   * SQLite a write transaction already holds the whole database.)
+   */
+  private async grantClusterRead(secretArns: string[], trx: Executor): Promise<void> {
+    if (secretArns.length === 0) return;
+    let current = trx
+      .selectFrom('secrets')
+      .select(['arn', 'resource_policy'])
+      .where('arn', 'in', secretArns)
+      .orderBy('arn');
+    if (this.store.dialect === 'postgres') current = current.forUpdate();
+    for (const secret of await current.execute()) {
+      await trx
+        .updateTable('secrets')
+        .set({ resource_policy: withKafkaGrant(secret.resource_policy, secret.arn) })
+        .where('arn', '=', secret.arn)
+        .execute();
+    }
   }
 
   /** Removes the batch's associations in one statement; returns the secrets it removed. */
@@ -735,7 +755,34 @@ function parseCredentials(text: string | undefined): string {
       `The secret's current value is not valid. ${valueHelp()}`,
     );
   }
-  return record.username;
+  return usableUsername(record.username);
+}
+
+/** Usernames longer than this, in UTF-8, are refused: no store could index them alike. */
+const MAX_USERNAME_BYTES = 1024;
+
+/**
+ * A username both stores keep exactly as given, so that the one-username rule compares what
+ * is stored: not a lone UTF-16 surrogate (which the JSON of a value may escape, and
+ * PostgreSQL would store as U+FFFD), not NUL (which PostgreSQL's text cannot hold), and not
+ * longer than an index row holds.
+ */
+function usableUsername(username: string): string {
+  // Text with a lone surrogate does not survive UTF-8: it comes back with U+FFFD.
+  const utf8 = Buffer.from(username, 'utf8');
+  const problem =
+    utf8.toString('utf8') !== username
+      ? 'is not well-formed Unicode (it holds a lone surrogate)'
+      : username.includes('\u0000')
+        ? 'contains a NUL character'
+        : utf8.length > MAX_USERNAME_BYTES
+          ? `is longer than ${MAX_USERNAME_BYTES} bytes in UTF-8`
+          : undefined;
+  if (problem === undefined) return username;
+  throw new Refusal(
+    'InvalidSecretValue',
+    `The secret's username ${problem}. Store a username of printable characters.`,
+  );
 }
 
 /**

@@ -779,6 +779,23 @@ describe('BatchAssociateScramSecret: which secrets MSK accepts', () => {
     ['an empty password', { secretString: '{"username":"empty","password":""}' }, /password/],
     ['a numeric password', { secretString: '{"username":"numeric","password":1234}' }, /password/],
     ['no current value', { noValue: true }, /current value|AWSCURRENT/],
+    // Usernames no store keeps exactly: PostgreSQL stores a lone surrogate as U+FFFD, cannot
+    // hold NUL in text, and cannot index a row past a few kilobytes.
+    [
+      'a lone surrogate in the username',
+      { secretString: '{"username":"lone-\\ud800","password":"pw-surrogate"}' },
+      /username is not well-formed Unicode/,
+    ],
+    [
+      'a NUL in the username',
+      { secretString: '{"username":"nul-\\u0000-user","password":"pw-nul"}' },
+      /username contains a NUL character/,
+    ],
+    [
+      'a username of 1,025 bytes',
+      { secretString: JSON.stringify({ username: 'é'.repeat(512) + 'x', password: 'pw-long' }) },
+      /username is longer than 1024 bytes in UTF-8/,
+    ],
   ];
   for (const [name, input, message] of invalidValues) {
     test(`a secret value with ${name} is InvalidSecretValue`, async () => {
@@ -786,6 +803,27 @@ describe('BatchAssociateScramSecret: which secrets MSK accepts', () => {
       await assertRefused(clusterArn, invalid.arn, 'InvalidSecretValue', message);
     });
   }
+
+  test('a username of 1,024 bytes is associated; two lone surrogates are two refusals', async () => {
+    const longest = await secret({
+      name: `AmazonMSK_longest-${uniqueTag()}`,
+      username: 'é'.repeat(512),
+    });
+    accepted(await associate(clusterArn, [longest.arn]));
+    const first = await secret({
+      name: `AmazonMSK_lone-${uniqueTag()}`,
+      secretString: '{"username":"\\ud800","password":"pw-lone-1"}',
+    });
+    const second = await secret({
+      name: `AmazonMSK_lone-${uniqueTag()}`,
+      secretString: '{"username":"\\ud801","password":"pw-lone-2"}',
+    });
+    const result = await associate(clusterArn, [first.arn, second.arn]);
+    assert.deepEqual(refusalCodes(result), [
+      [first.arn, 'InvalidSecretValue'],
+      [second.arn, 'InvalidSecretValue'],
+    ]);
+  });
 
   test('a binary secret value is InvalidSecretValue', async () => {
     const binary = Buffer.from(JSON.stringify({ username: 'binary', password: 'pw-binary-value' }));
