@@ -1,8 +1,13 @@
 import { randomUUID } from 'node:crypto';
 
-import { parseArn, secretArn, type Scope } from './arn.js';
+import { parseArn, partitionOf, secretArn, type Scope } from './arn.js';
 import { jsonError, ServiceError } from './errors.js';
-import type { KeyReader, KeyService, KmsKey } from './keys.js';
+import {
+  SECRETS_MANAGER_DEFAULT_ALIAS,
+  type KeyReader,
+  type KeyService,
+  type KmsKey,
+} from './keys.js';
 import { noDataPlane, type DataPlaneHook } from './sync.js';
 import { newKey, open, seal } from '../crypto/envelope.js';
 import type { SecretTable, SecretVersionTable } from '../store/schema.js';
@@ -463,6 +468,13 @@ export class SecretService {
   }
 
   private async usableKey(scope: Scope, reference: string, db: Executor): Promise<KmsKey> {
+    // Named, the AWS managed key is made on first use, as when no key is named at all.
+    const defaultAliasArn =
+      `arn:${partitionOf(scope.region)}:kms:${scope.region}:${scope.accountId}:` +
+      SECRETS_MANAGER_DEFAULT_ALIAS;
+    if (reference === SECRETS_MANAGER_DEFAULT_ALIAS || reference === defaultAliasArn) {
+      return this.keys.defaultSecretsManagerKey(scope, db);
+    }
     let key: KmsKey;
     try {
       key = await this.keys.findKey(scope, reference, db);

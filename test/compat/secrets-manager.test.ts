@@ -119,6 +119,34 @@ describe('CreateSecret', () => {
     assert.match([...keys][0] ?? '', new RegExp(`:key/${defaultKey?.TargetKeyId}$`));
   });
 
+  test('alias/aws/secretsmanager, named before its first use, is made then', async () => {
+    for (const [region, reference] of [
+      ['ap-south-2', 'alias/aws/secretsmanager'],
+      ['eu-south-2', `arn:aws:kms:eu-south-2:${ACCOUNT_ID}:alias/aws/secretsmanager`],
+    ] as const) {
+      const fresh = server.secretsManager({ region });
+      const created = await fresh.send(
+        new CreateSecretCommand({
+          Name: unique('named-default'),
+          KmsKeyId: reference,
+          SecretString: 'x',
+        }),
+      );
+      const moved = unique('moved-to-default');
+      const other = await fresh.send(new CreateSecretCommand({ Name: moved, SecretString: 'y' }));
+      await fresh.send(new UpdateSecretCommand({ SecretId: other.ARN, KmsKeyId: reference }));
+      const aliases = await server.kms({ region }).send(new ListAliasesCommand({}));
+      const managed = (aliases.Aliases ?? []).filter(
+        (alias) => alias.AliasName === 'alias/aws/secretsmanager',
+      );
+      assert.equal(managed.length, 1, region);
+      for (const secretId of [created.ARN!, other.ARN!]) {
+        const value = await fresh.send(new GetSecretValueCommand({ SecretId: secretId }));
+        assert.ok(value.SecretString === 'x' || value.SecretString === 'y');
+      }
+    }
+  });
+
   test('returns an ARN that ends in a dash and six random characters', async () => {
     const name = unique('arn-format');
     const created = await secrets.send(new CreateSecretCommand({ Name: name, SecretString: 'x' }));
