@@ -79,8 +79,13 @@ test('while serving, every file in the data dir is 0600: the database, its WAL a
   const parent = mkdtempSync(join(tmpdir(), 'scram-cli-modes-'));
   const dataDir = join(parent, 'data');
   try {
+    // The SQLite files, so on SQLite even in the PostgreSQL pass of the tests.
     const service = await startServe({
-      env: { SCRAM_SECRETS_DATA_DIR: dataDir, SCRAM_SECRETS_CREDENTIALS: undefined },
+      env: {
+        SCRAM_SECRETS_DATA_DIR: dataDir,
+        SCRAM_SECRETS_CREDENTIALS: undefined,
+        SCRAM_SECRETS_DATABASE_URL: undefined,
+      },
       readyText: 'AWS_ENDPOINT_URL',
     });
     try {
