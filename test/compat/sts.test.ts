@@ -53,6 +53,16 @@ function sts(
   });
 }
 
+/** The AWS SDK's own signer, for requests the STS client does not make (presigned, raw). */
+function stsSigner(): SignatureV4 {
+  return new SignatureV4({
+    credentials: { accessKeyId: ACCESS_KEY_ID, secretAccessKey: SECRET_ACCESS_KEY },
+    region: REGION,
+    service: 'sts',
+    sha256: Hash.bind(null, 'sha256'),
+  });
+}
+
 async function refusal(promise: Promise<unknown>): Promise<STSServiceException> {
   const error = await promise.then(
     () => assert.fail('expected a refusal'),
@@ -194,12 +204,7 @@ describe('STS on the wire', () => {
   });
 
   test('the Action may come in the query string; named twice, it is refused', async () => {
-    const signer = new SignatureV4({
-      credentials: { accessKeyId: ACCESS_KEY_ID, secretAccessKey: SECRET_ACCESS_KEY },
-      region: REGION,
-      service: 'sts',
-      sha256: Hash.bind(null, 'sha256'),
-    });
+    const signer = stsSigner();
     const url = new URL(server.url);
     const send = async (query: Record<string, string>, body: string) => {
       const signed = await signer.sign({
@@ -239,12 +244,7 @@ describe('STS on the wire', () => {
   });
 
   test('a presigned GET, as an EKS token carries it, answers the identity', async () => {
-    const signer = new SignatureV4({
-      credentials: { accessKeyId: ACCESS_KEY_ID, secretAccessKey: SECRET_ACCESS_KEY },
-      region: REGION,
-      service: 'sts',
-      sha256: Hash.bind(null, 'sha256'),
-    });
+    const signer = stsSigner();
     const url = new URL(server.url);
     const presigned = await signer.presign(
       {
