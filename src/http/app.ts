@@ -108,8 +108,9 @@ declare module 'fastify' {
 /**
  * The one HTTP endpoint: MSK's REST-JSON paths under /v1 and /api/v2, the JSON 1.1 APIs of
  * Secrets Manager and KMS on POST /, told apart by `X-Amz-Target`, and STS's GetCallerIdentity
- * (a query-protocol form on POST /), as AWS clients address them. Every response carries `x-amzn-RequestId`; every error is rendered in its protocol's
- * AWS shape.
+ * (the query protocol: a form on POST /, or GET /?Action=…), as AWS clients address them.
+ * Every response carries `x-amzn-RequestId`; every error is rendered in its protocol's AWS
+ * shape.
  */
 export async function buildApp(options: AppOptions): Promise<App> {
   const requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
@@ -417,13 +418,11 @@ async function handleQuery(
   }
   const action = actions[0] ?? '';
   if (action !== 'GetCallerIdentity') {
-    const named = /^[A-Za-z0-9]{1,64}$/.test(action) ? `The action ${action} is` : 'This action is';
-    throw queryFault(
-      action === '' ? 'MissingAction' : 'InvalidAction',
-      action === ''
-        ? 'The request names no Action. Of the query-protocol APIs, this service answers only STS GetCallerIdentity.'
-        : `${named} not served here. Of the query-protocol APIs, this service answers only STS GetCallerIdentity.`,
-    );
+    const served = 'Of the query-protocol APIs, this service answers only STS GetCallerIdentity.';
+    if (action === '') throw queryFault('MissingAction', `The request names no Action. ${served}`);
+    // Only a name is repeated back: the parameter is the caller's text.
+    const named = /^[A-Za-z0-9]{1,64}$/.test(action) ? `The action ${action}` : 'This action';
+    throw queryFault('InvalidAction', `${named} is not served here. ${served}`);
   }
   const context = await gate.admit(received(request), 'query', 'sts');
   gate.throttle(context, 'query', 'read');
