@@ -44,7 +44,7 @@ export async function startServer(
 ): Promise<RunningServer> {
   // Made for its owner alone: besides the encrypted values, the database holds usernames,
   // resource policies and the audit log. An existing directory keeps its mode.
-  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  makeDataDir(config.dataDir);
   const lock = config.databaseUrl ? undefined : lockDataDir(config.dataDir);
   try {
     const running = await serve(config, logger);
@@ -53,6 +53,19 @@ export async function startServer(
   } catch (error) {
     lock?.release();
     throw error;
+  }
+}
+
+function makeDataDir(dataDir: string): void {
+  try {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? 'an error';
+    throw new Error(
+      `Invalid configuration: the data dir ${dataDir} (SCRAM_SECRETS_DATA_DIR, or dataDir in ` +
+        `the config file) cannot be made (${code}): name a directory, or a path where one can ` +
+        'be created',
+    );
   }
 }
 

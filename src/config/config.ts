@@ -194,7 +194,7 @@ const configSchema = z.strictObject({
           : value === 'false' || value === '0'
             ? false
             : value,
-      z.boolean(),
+      z.boolean({ error: 'expected true, false, 1 or 0' }),
     )
     .default(true),
 });
@@ -426,20 +426,27 @@ function readPasswordFile(file: string, where: string): string {
 }
 
 function parseCredentials(text: string): unknown[] {
-  return text
+  const entries = text
     .split(',')
     .map((entry) => entry.trim())
-    .filter((entry) => entry !== '')
-    .map((entry) => {
-      const [accessKeyId, secretAccessKey, accountId, ...rest] = entry.split(':');
-      if (rest.length > 0 || !accountId) {
-        throw new Error(
-          'Invalid configuration: SCRAM_SECRETS_CREDENTIALS entries are ' +
-            'ACCESS_KEY_ID:SECRET_ACCESS_KEY:ACCOUNT_ID, separated by commas',
-        );
-      }
-      return { accessKeyId, secretAccessKey, accountId };
-    });
+    .filter((entry) => entry !== '');
+  // Set but naming no key would otherwise read as unset, and a key pair would be generated.
+  if (entries.length === 0) {
+    throw new Error(
+      'Invalid configuration: SCRAM_SECRETS_CREDENTIALS names no key; give ' +
+        'ACCESS_KEY_ID:SECRET_ACCESS_KEY:ACCOUNT_ID entries separated by commas, or unset it',
+    );
+  }
+  return entries.map((entry) => {
+    const [accessKeyId, secretAccessKey, accountId, ...rest] = entry.split(':');
+    if (rest.length > 0 || !accountId) {
+      throw new Error(
+        'Invalid configuration: SCRAM_SECRETS_CREDENTIALS entries are ' +
+          'ACCESS_KEY_ID:SECRET_ACCESS_KEY:ACCOUNT_ID, separated by commas',
+      );
+    }
+    return { accessKeyId, secretAccessKey, accountId };
+  });
 }
 
 function parseBucket(name: string, text: string): { rate: string; burst: string } {

@@ -10,7 +10,9 @@ import { KEY_BYTES, newKey } from './envelope.js';
  */
 export function loadOrCreateMasterKey(file: string): Buffer {
   if (!existsSync(file)) {
-    mkdirSync(dirname(file), { recursive: true });
+    // Folders made here are for the owner alone, whatever the umask: whoever may write in them
+    // could swap the key. A folder that exists keeps its mode.
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     // Written aside and linked into place, so that a reader never sees half a key.
     const draft = `${file}.${process.pid}.draft`;
     writeFileSync(draft, `${newKey().toString('base64')}\n`, { mode: 0o600 });

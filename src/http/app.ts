@@ -166,7 +166,7 @@ export async function buildApp(options: AppOptions): Promise<App> {
       if (request.method === 'POST') request.awsProtocol = isQueryForm(request) ? 'query' : 'json';
       // A query-protocol call may also come as GET, its parameters in the query string, as a
       // presigned GetCallerIdentity URL does (`aws eks get-token` makes one).
-      else if (request.method === 'GET' && hasQueryAction(request)) request.awsProtocol = 'query';
+      else if (request.method === 'GET' && isQueryGet(request)) request.awsProtocol = 'query';
     }
     done();
   });
@@ -391,9 +391,18 @@ function isQueryForm(request: FastifyRequest): boolean {
   return type.split(';', 1)[0]!.trim().toLowerCase() === 'application/x-www-form-urlencoded';
 }
 
-function hasQueryAction(request: FastifyRequest): boolean {
+/**
+ * A GET / that is STS's: it names an Action or a Version, or is signed for STS. One that names
+ * no Action is then refused in STS's own words (MissingAction), not as an unknown MSK path.
+ */
+function isQueryGet(request: FastifyRequest): boolean {
   const query = request.query as Record<string, unknown> | undefined;
-  return query !== undefined && Object.hasOwn(query, 'Action');
+  if (query === undefined) return false;
+  if (Object.hasOwn(query, 'Action') || Object.hasOwn(query, 'Version')) return true;
+  const scope = Object.hasOwn(query, 'X-Amz-Credential')
+    ? query['X-Amz-Credential']
+    : request.headers.authorization;
+  return typeof scope === 'string' && scope.includes('/sts/aws4_request');
 }
 
 /**

@@ -279,6 +279,30 @@ describe('STS on the wire', () => {
     assert.equal(bare.headers.get('x-amzn-errortype'), 'NotFoundException');
   });
 
+  test("a GET that is STS's but names no Action is MissingAction, in XML", async () => {
+    const url = new URL(server.url);
+    const presigned = await stsSigner().presign(
+      {
+        method: 'GET',
+        protocol: 'http:',
+        hostname: url.hostname,
+        port: Number(url.port),
+        path: '/',
+        query: {},
+        headers: { host: url.host },
+      },
+      { expiresIn: 60 },
+    );
+    const search = new URLSearchParams(presigned.query as Record<string, string>).toString();
+    for (const target of ['/?Version=2011-06-15', `/?${search}`]) {
+      const response = await fetch(`${server.url}${target}`);
+      const body = await response.text();
+      assert.equal(response.status, 400, `${target}: ${body}`);
+      assert.equal(response.headers.get('x-amzn-errortype'), 'MissingAction', target);
+      assert.ok(body.includes('<Code>MissingAction</Code>'), body);
+    }
+  });
+
   test('an Action that is not a name is not echoed', async () => {
     const response = await fetch(`${server.url}/`, {
       method: 'POST',

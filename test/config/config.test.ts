@@ -133,8 +133,15 @@ test('a misspelt or malformed setting stops the start', () => {
   }
   assert.throws(
     () => loadConfig({ SCRAM_SECRETS_VERIFY_SIGNATURES: 'no' }),
-    /SCRAM_SECRETS_VERIFY_SIGNATURES/,
+    /SCRAM_SECRETS_VERIFY_SIGNATURES.*expected true, false, 1 or 0/,
   );
+  // Set, yet naming no key: never read as unset, which would generate a key pair.
+  for (const credentials of [',', ' , ,']) {
+    assert.throws(
+      () => loadConfig({ SCRAM_SECRETS_CREDENTIALS: credentials }),
+      /SCRAM_SECRETS_CREDENTIALS names no key/,
+    );
+  }
   assert.equal(loadConfig({ SCRAM_SECRETS_VERIFY_SIGNATURES: 'false' }).verifySignatures, false);
   assert.equal(loadConfig({ SCRAM_SECRETS_VERIFY_SIGNATURES: '1' }).verifySignatures, true);
   assert.throws(() => loadConfig({ SCRAM_SECRETS_THROTTLE_WRITE: '5:0' }), /burst of at least 1/);
