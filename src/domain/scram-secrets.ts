@@ -445,9 +445,9 @@ export class ScramSecretService {
     return new Map(rows.map((row) => [row.username, row.secret_arn]));
   }
 
-  /** MSK attaches a resource policy that lets the cluster read the secret; so do we. */
   /**
-   * Each policy is read again, locked, just before it is written: a PutResourcePolicy that
+   * MSK attaches a resource policy that lets the cluster read the secret; so do we. Each
+   * policy is read again, locked, just before it is written: a PutResourcePolicy that
    * committed since the batch read the secret is kept, not overwritten. The rows are locked in
    * ARN order, so that batches naming the same secrets in other orders do not deadlock. (On
    * SQLite a write transaction already holds the whole database.)
