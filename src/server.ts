@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 import type { FastifyInstance } from 'fastify';
@@ -69,9 +69,27 @@ function makeDataDir(dataDir: string): void {
   }
 }
 
+/**
+ * Files this start made are 0600; one that existed keeps its mode, and is named at `warn`
+ * when users other than its owner may read or write it: the master key opens every secret,
+ * and the credentials file holds a secret access key.
+ */
+function warnIfOthersMayRead(logger: Logger, files: Array<string | undefined>): void {
+  for (const file of files) {
+    if (file === undefined) continue;
+    const mode = statSync(file).mode & 0o777;
+    if ((mode & 0o077) === 0) continue;
+    logger.warn(
+      { event: 'file.open_to_others', file, mode: mode.toString(8).padStart(4, '0') },
+      'users other than its owner may read or change this file; make it 0600 (chmod 600)',
+    );
+  }
+}
+
 async function serve(config: Config, logger: Logger): Promise<RunningServer> {
   const masterKey = loadOrCreateMasterKey(config.masterKeyFile);
   const credentials = loadCredentials(config.credentials, config.principals, config.dataDir);
+  warnIfOthersMayRead(logger, [config.masterKeyFile, credentials.storedIn]);
   const store = await openStore(config);
   const sources = await SecretSources.open(config.secretSources, logger);
   for (const source of config.secretSources) {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -70,6 +70,32 @@ test('a first start makes a 0600 key pair in a 0700 data dir and prints the CLI 
     assert.equal(await configured.stop(), 0);
     assert.ok(configured.output().includes(join(dataDir, 'credentials.json')));
     assert.ok(!configured.output().includes(stored.secretAccessKey!));
+  } finally {
+    rmSync(parent, { recursive: true, force: true });
+  }
+});
+
+test('a key file that others may read is named at warn on start, never its contents', async () => {
+  const parent = mkdtempSync(join(tmpdir(), 'scram-cli-open-'));
+  const dataDir = join(parent, 'data');
+  try {
+    const first = await serveOnce(dataDir, 'AWS_ENDPOINT_URL');
+    assert.ok(!first.includes('file.open_to_others'), 'files it made are 0600');
+    const credentialsFile = join(dataDir, 'credentials.json');
+    const masterKeyFile = join(dataDir, 'master.key');
+    chmodSync(credentialsFile, 0o644);
+    chmodSync(masterKeyFile, 0o640);
+
+    const second = await serveOnce(dataDir, 'Endpoint:');
+    const warnings = second
+      .split('\n')
+      .filter((line) => line.includes('"event":"file.open_to_others"'));
+    assert.equal(warnings.length, 2, second);
+    assert.ok(warnings.some((line) => line.includes(credentialsFile) && line.includes('"0644"')));
+    assert.ok(warnings.some((line) => line.includes(masterKeyFile) && line.includes('"0640"')));
+    const stored = JSON.parse(readFileSync(credentialsFile, 'utf8')) as Record<string, string>;
+    const masterKey = readFileSync(masterKeyFile, 'utf8').trim();
+    assert.ok(!second.includes(stored.secretAccessKey!) && !second.includes(masterKey));
   } finally {
     rmSync(parent, { recursive: true, force: true });
   }
