@@ -48,6 +48,7 @@ data_dir="${KAFKA_DATA_DIR:-$KAFKA_HOME_DIR/data}"
 port=19092
 controller_port=19093
 fresh=false
+data_given=false
 
 fail() {
   echo "kafka.sh: $*" >&2
@@ -151,7 +152,7 @@ parse_common_options() {
     case "$1" in
       --port) port="${2:?--port needs a value}"; shift 2 ;;
       --controller-port) controller_port="${2:?--controller-port needs a value}"; shift 2 ;;
-      --data) data_dir="${2:?--data needs a value}"; shift 2 ;;
+      --data) data_dir="${2:?--data needs a value}"; data_given=true; shift 2 ;;
       --fresh) fresh=true; shift ;;
       *) fail "unknown option: $1" ;;
     esac
@@ -318,7 +319,10 @@ print_connection() {
   echo "bootstrap: $(cat "$(bootstrap_file)") (SASL_PLAINTEXT, SCRAM-SHA-512)"
   echo "admin user: $KAFKA_ADMIN_USER (password: KAFKA_ADMIN_PASSWORD, or the client settings)"
   echo "client settings: $(client_properties)"
-  echo "for tests: eval \"\$(scripts/kafka.sh env)\""
+  # A broker started with --data is found again only with the same --data.
+  local data_option=''
+  if [[ "$data_given" == true ]]; then data_option=" --data $(printf '%q' "$data_dir")"; fi
+  echo "for tests: eval \"\$(scripts/kafka.sh env$data_option)\""
 }
 
 # Meant for `eval "$(scripts/kafka.sh env)"` in tests, so it is the one place that shows the
