@@ -1,4 +1,4 @@
-import { mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 import type { FastifyInstance } from 'fastify';
@@ -183,9 +183,14 @@ async function serve(config: Config, logger: Logger): Promise<RunningServer> {
 
 /**
  * PostgreSQL when a database URL is configured, else SQLite in the data dir. Only the driver
- * in use is loaded, which keeps the other's memory out of the process.
+ * in use is loaded, which keeps the other's memory out of the process. A reader (`audit`,
+ * `status`) opens only a SQLite database that exists: pointed at the wrong data dir, it must
+ * say so rather than make an empty one there.
  */
-export async function openStore(config: Config): Promise<Store> {
+export async function openStore(
+  config: Config,
+  options: { existingOnly?: boolean } = {},
+): Promise<Store> {
   if (config.databaseUrl) {
     const { openPostgresStore } = await import('./store/postgres.js');
     try {
@@ -209,8 +214,15 @@ export async function openStore(config: Config): Promise<Store> {
       );
     }
   }
+  const file = join(config.dataDir, 'scram-secrets.sqlite');
+  if (options.existingOnly && !existsSync(file)) {
+    throw new Error(
+      `No database in ${config.dataDir}: run this with the same SCRAM_SECRETS_DATA_DIR (or ` +
+        'SCRAM_SECRETS_DATABASE_URL, or SCRAM_SECRETS_CONFIG) as the service',
+    );
+  }
   const { openSqliteStore } = await import('./store/sqlite.js');
-  return openSqliteStore(join(config.dataDir, 'scram-secrets.sqlite'), {
+  return openSqliteStore(file, {
     busyTimeoutMs: config.storeBusyTimeoutMs,
   });
 }

@@ -49,7 +49,7 @@ export async function audit(argv: string[], write: (line: string) => void): Prom
     process.exit(0);
   });
   const config = loadConfig();
-  const store = await openStore(config);
+  const store = await openStore(config, { existingOnly: true });
   try {
     for (const event of await new AuditLog(store).query(filter)) {
       write(`${JSON.stringify({ ...event, time: new Date(event.time).toISOString() })}\n`);

@@ -26,7 +26,7 @@ export async function status(argv: string[], write: (text: string) => void): Pro
   }
   const clusterArn = values['cluster-arn'];
   if (!clusterArn) throw new Error('status needs --cluster-arn ARN');
-  const store = await openStore(loadConfig());
+  const store = await openStore(loadConfig(), { existingOnly: true });
   try {
     const found = await readClusterStatus(store.db, clusterArn);
     if (!found) throw new Error(`no cluster ${clusterArn} in this service's database`);

@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -96,6 +104,24 @@ test('a key file that others may read is named at warn on start, never its conte
     const stored = JSON.parse(readFileSync(credentialsFile, 'utf8')) as Record<string, string>;
     const masterKey = readFileSync(masterKeyFile, 'utf8').trim();
     assert.ok(!second.includes(stored.secretAccessKey!) && !second.includes(masterKey));
+  } finally {
+    rmSync(parent, { recursive: true, force: true });
+  }
+});
+
+test('audit and status pointed at a data dir without a database say so, and make none', () => {
+  const parent = mkdtempSync(join(tmpdir(), 'scram-cli-readers-'));
+  const dataDir = join(parent, 'not-the-service-data');
+  const env: NodeJS.ProcessEnv = { ...process.env, SCRAM_SECRETS_DATA_DIR: dataDir };
+  delete env.SCRAM_SECRETS_DATABASE_URL;
+  delete env.SCRAM_SECRETS_CONFIG;
+  try {
+    for (const args of [['audit'], ['status', '--cluster-arn', 'arn:aws:kafka:x']]) {
+      const result = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', env });
+      assert.equal(result.status, 1, args[0]);
+      assert.match(result.stderr, /No database in .*not-the-service-data: run this with the same/);
+      assert.ok(!existsSync(dataDir), `${args[0]} made ${dataDir}`);
+    }
   } finally {
     rmSync(parent, { recursive: true, force: true });
   }
